@@ -1,0 +1,897 @@
+"""Tests for src/workload.py: the Pebble layer, config.xml, the Pebble workload and the client.
+
+The layer and config.xml are tested as pure functions; `Workload` runs inside a tiny dummy charm
+under ops.testing with /config mounted from tmp_path; `ProwlarrClient` talks to the fake Prowlarr
+(a real HTTP server on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import stat
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ops
+import pytest
+from ops import pebble, testing
+
+import workload
+from tests.unit.fake_prowlarr import FakeProwlarr
+from workload import (
+    Application,
+    ApplicationField,
+    ConfigXmlError,
+    LogLevel,
+    OwnershipError,
+    ProwlarrAuthError,
+    ProwlarrClient,
+    ProwlarrConfig,
+    ProwlarrConnectionError,
+    ProwlarrError,
+    ProwlarrResponseError,
+    ProwlarrStartingError,
+    ProwlarrTimeoutError,
+    ProwlarrValidationError,
+    Workload,
+    parse_config_xml,
+    pebble_layer,
+    render_config_xml,
+)
+
+USER_KEY = "0123456789abcdef0123456789abcdef"
+HEX32 = re.compile(r"[0-9a-f]{32}")
+
+# What a user (or upstream's test runner) writes: declaration, extras, a comment, its own key.
+USER_CONFIG = f"""<?xml version="1.0" encoding="utf-8" standalone="yes"?>
+<Config>
+  <!-- seeded by hand -->
+  <ApiKey>{USER_KEY}</ApiKey>
+  <LogLevel>trace</LogLevel>
+  <AnalyticsEnabled>False</AnalyticsEnabled>
+  <AuthenticationMethod>None</AuthenticationMethod>
+  <UrlBase>prowlarr/</UrlBase>
+  <Port>8080</Port>
+  <SomethingNewer>kept</SomethingNewer>
+</Config>
+"""
+
+# What Prowlarr writes back at every start: no declaration, 2-space indent, persisted defaults.
+PROWLARR_CONFIG = f"""<Config>
+  <BindAddress>*</BindAddress>
+  <Port>9696</Port>
+  <SslPort>6969</SslPort>
+  <EnableSsl>False</EnableSsl>
+  <LaunchBrowser>True</LaunchBrowser>
+  <ApiKey>{USER_KEY}</ApiKey>
+  <AuthenticationMethod>None</AuthenticationMethod>
+  <AuthenticationRequired>Enabled</AuthenticationRequired>
+  <Branch>master</Branch>
+  <LogLevel>debug</LogLevel>
+  <SslCertPath></SslCertPath>
+  <SslCertPassword></SslCertPassword>
+  <UrlBase></UrlBase>
+  <InstanceName>Prowlarr</InstanceName>
+</Config>"""
+
+
+def elements(text: str) -> dict[str, str]:
+    """Tag → text of every child of <Config>."""
+    root = ET.fromstring(text.encode())  # noqa: S314 - the tests' own files
+    return {child.tag: (child.text or "") for child in root}
+
+
+# =========================================================================== Pebble layer
+
+
+@pytest.mark.parametrize("level", list(LogLevel))
+@pytest.mark.parametrize(
+    ("url_base", "ping"),
+    [
+        ("", "http://localhost:9696/ping"),
+        ("/prowlarr", "http://localhost:9696/prowlarr/ping"),
+        ("prowlarr/", "http://localhost:9696/prowlarr/ping"),
+    ],
+)
+def test_layer_runs_prowlarr_as_abc_with_checks(level: LogLevel, url_base: str, ping: str):
+    layer = pebble_layer(level, url_base).to_dict()
+
+    service = layer.get("services", {})["prowlarr"]
+    assert service.get("override") == "replace"
+    assert service.get("command") == "/app/prowlarr/bin/Prowlarr -nobrowser -data=/config"
+    assert service.get("startup") == "enabled"
+    assert (service.get("user"), service.get("group")) == ("abc", "abc")
+    assert service.get("working-dir") == "/app/prowlarr/bin"
+    assert service.get("environment") == {
+        "HOME": "/config",
+        "TMPDIR": "/tmp",  # noqa: S108
+        "XDG_CONFIG_HOME": "/config/xdg",
+        "COMPlus_EnableDiagnostics": "0",
+        "PROWLARR__LOG__LEVEL": level.value,
+    }
+    assert service.get("on-check-failure") == {"alive": "restart"}
+    checks = layer.get("checks", {})
+    assert {name: check.get("level") for name, check in checks.items()} == {
+        "ready": "ready",
+        "alive": "alive",
+    }
+    assert (checks["ready"].get("period"), checks["ready"].get("threshold")) == ("10s", 3)
+    assert (checks["alive"].get("period"), checks["alive"].get("threshold")) == ("30s", 5)
+    for check in checks.values():
+        assert check.get("http") == {"url": ping}
+
+
+def test_layer_never_holds_a_key():
+    text = str(pebble_layer(LogLevel.DEBUG, "/x"))
+    assert "ApiKey" not in text
+    assert "APIKEY" not in text.upper()
+    assert not HEX32.search(text)
+
+
+# =========================================================================== config.xml
+
+
+def test_generate_api_key_is_prowlarrs_format():
+    keys = {workload.generate_api_key() for _ in range(20)}
+    assert len(keys) == 20
+    assert all(HEX32.fullmatch(key) for key in keys)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [("", ""), (None, ""), ("/", ""), ("prowlarr", "/prowlarr"), ("/a/b/", "/a/b"), (" x ", "/x")],
+)
+def test_url_base_normalised_like_prowlarr(raw: str | None, normalised: str):
+    assert workload.normalize_url_base(raw) == normalised
+
+
+def test_fresh_config_has_key_port_and_bind_address():
+    text = render_config_xml(None, USER_KEY)
+
+    assert elements(text) == {"ApiKey": USER_KEY, "Port": "9696", "BindAddress": "*"}
+    assert parse_config_xml(text) == ProwlarrConfig(api_key=USER_KEY, url_base="", port=9696)
+
+
+def test_user_config_is_adopted():
+    config = parse_config_xml(USER_CONFIG)
+
+    assert config == ProwlarrConfig(api_key=USER_KEY, url_base="/prowlarr", port=8080)
+
+
+def test_render_keeps_every_element_and_comment():
+    new_key = "f" * 32
+
+    text = render_config_xml(USER_CONFIG, new_key)
+
+    before, after = elements(USER_CONFIG), elements(text)
+    assert after.pop("ApiKey") == new_key
+    assert after.pop("BindAddress") == "*", "added because it was absent"
+    before.pop("ApiKey")
+    assert after == before, "every other element kept, Port 8080 not overridden"
+    assert "<!-- seeded by hand -->" in text
+    assert parse_config_xml(text) == ProwlarrConfig(new_key, "/prowlarr", 8080)
+
+
+def test_render_round_trip_is_stable():
+    once = render_config_xml(USER_CONFIG, USER_KEY)
+    assert render_config_xml(once, USER_KEY) == once
+
+
+def test_prowlarrs_rewritten_format_parses():
+    assert parse_config_xml(PROWLARR_CONFIG) == ProwlarrConfig(USER_KEY, "", 9696)
+    assert parse_config_xml(PROWLARR_CONFIG.encode()) == ProwlarrConfig(USER_KEY, "", 9696)
+    assert parse_config_xml("\ufeff" + PROWLARR_CONFIG) == ProwlarrConfig(USER_KEY, "", 9696)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<Config><LogLevel>info</LogLevel></Config>",
+        "<Config><ApiKey>   </ApiKey></Config>",
+        "<Config><ApiKey/></Config>",
+        f"<Config><ApiKey>{USER_KEY}</ApiKey><ApiKey>{'a' * 32}</ApiKey></Config>",
+    ],
+    ids=["missing", "blank", "empty", "duplicated"],
+)
+def test_no_usable_key_reads_as_none_and_render_sets_one(text: str):
+    assert parse_config_xml(text) is None
+
+    rendered = render_config_xml(text, "b" * 32)
+
+    root = ET.fromstring(rendered.encode())  # noqa: S314 - rendered by the test
+    assert [key.text for key in root.iter("ApiKey")] == ["b" * 32]
+    assert parse_config_xml(rendered) == ProwlarrConfig("b" * 32)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "  \n",
+        f"<Config><ApiKey>{USER_KEY}</ApiKey>",
+        f"<Config><ApiKey>{USER_KEY}</Config>",
+        f"<Settings><ApiKey>{USER_KEY}</ApiKey></Settings>",
+        f"ApiKey={USER_KEY}",
+        f'<!DOCTYPE c [<!ENTITY k "{USER_KEY}">]><Config><ApiKey>&k;</ApiKey></Config>',
+    ],
+    ids=["empty", "blank", "truncated", "mismatched", "wrong-root", "not-xml", "dtd"],
+)
+def test_corrupt_config_raises_without_the_key(text: str):
+    with pytest.raises(ConfigXmlError) as info:
+        parse_config_xml(text)
+    with pytest.raises(ConfigXmlError):
+        render_config_xml(text, "c" * 32)
+
+    assert USER_KEY not in str(info.value)
+    assert info.value.__cause__ is None
+
+
+def test_port_that_is_not_a_number_is_corrupt():
+    # Prowlarr cannot start with it either; render leaves the user's element alone.
+    text = f"<Config><ApiKey>{USER_KEY}</ApiKey><Port>ninety</Port></Config>"
+
+    with pytest.raises(ConfigXmlError, match="Port") as info:
+        parse_config_xml(text)
+
+    assert USER_KEY not in str(info.value)
+
+
+def test_config_repr_hides_the_key():
+    config = ProwlarrConfig(USER_KEY, "/x")
+    assert USER_KEY not in repr(config)
+    assert USER_KEY not in str(config)
+
+
+# =========================================================================== Workload (Pebble)
+
+META: dict[str, Any] = {"name": "workload-test", "containers": {"prowlarr": {}}}
+
+
+class Run:
+    """The outcome of running one function against a Workload inside a dummy charm."""
+
+    def __init__(self, result: object, out: testing.State, ctx: testing.Context[Any]):
+        self.result = result
+        self.out = out
+        self.ctx = ctx
+
+    @property
+    def container(self) -> testing.Container:
+        return self.out.get_container(workload.CONTAINER_NAME)
+
+    @property
+    def execs(self) -> list[list[str]]:
+        return [list(e.command) for e in self.ctx.exec_history.get(workload.CONTAINER_NAME, [])]
+
+
+def run_workload(container: testing.Container, fn: Callable[[Workload], object]) -> Run:
+    """Run `fn(Workload(container))` in an update-status hook; exceptions become the result."""
+    results: list[object] = []
+
+    class DummyCharm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework):
+            super().__init__(framework)
+            framework.observe(self.on.update_status, self._run)
+
+        def _run(self, _: ops.EventBase) -> None:
+            wl = Workload(self.unit.get_container(workload.CONTAINER_NAME))
+            try:
+                results.append(fn(wl))
+            except (workload.WorkloadError, pebble.Error) as e:
+                results.append(e)
+
+    ctx = testing.Context(DummyCharm, meta=META)
+    out = ctx.run(ctx.on.update_status(), testing.State(containers={container}))
+    return Run(results[0], out, ctx)
+
+
+def container_for(config_dir: Path, **kwargs: Any) -> testing.Container:
+    kwargs.setdefault("can_connect", True)
+    return testing.Container(
+        workload.CONTAINER_NAME,
+        mounts={"config": testing.Mount(location=workload.CONFIG_DIR, source=config_dir)},
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def cfg_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "config"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def pushes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of every ops.Container.push (the original still runs)."""
+    calls: list[dict[str, Any]] = []
+    original = ops.Container.push
+
+    def push(self: ops.Container, path: str, source: Any, **kwargs: Any) -> None:
+        calls.append({"path": path, **kwargs})
+        original(self, path, source, **kwargs)
+
+    monkeypatch.setattr(ops.Container, "push", push)
+    return calls
+
+
+def test_can_connect_follows_pebble(cfg_dir: Path):
+    assert run_workload(container_for(cfg_dir), Workload.can_connect).result is True
+    off = container_for(cfg_dir, can_connect=False)
+    assert run_workload(off, Workload.can_connect).result is False
+
+
+def test_read_config_missing_file_is_none(cfg_dir: Path):
+    assert run_workload(container_for(cfg_dir), Workload.read_config).result is None
+
+
+def test_read_config_reads_the_mounted_file(cfg_dir: Path):
+    (cfg_dir / "config.xml").write_text(USER_CONFIG)
+
+    run = run_workload(container_for(cfg_dir), Workload.read_config)
+
+    assert run.result == ProwlarrConfig(USER_KEY, "/prowlarr", 8080)
+
+
+def test_ensure_config_writes_a_fresh_key_owned_by_abc(
+    cfg_dir: Path, pushes: list[dict[str, Any]]
+):
+    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+
+    config, written = run.result  # type: ignore[misc]
+    assert written is True
+    assert isinstance(config, ProwlarrConfig)
+    assert HEX32.fullmatch(config.api_key)
+    on_disk = (cfg_dir / "config.xml").read_text()
+    assert elements(on_disk) == {"ApiKey": config.api_key, "Port": "9696", "BindAddress": "*"}
+    assert stat.S_IMODE(os.stat(cfg_dir / "config.xml").st_mode) == 0o600
+    assert pushes == [
+        {
+            "path": "/config/config.xml",
+            "make_dirs": True,
+            "permissions": 0o600,
+            "user": "abc",
+            "user_id": 911,
+            "group": "abc",
+            "group_id": 911,
+        }
+    ]
+
+
+def test_ensure_config_steady_state_writes_nothing(cfg_dir: Path, pushes: list[dict[str, Any]]):
+    (cfg_dir / "config.xml").write_text(PROWLARR_CONFIG)
+
+    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+
+    assert run.result == (ProwlarrConfig(USER_KEY), False)
+    assert pushes == []
+    assert (cfg_dir / "config.xml").read_text() == PROWLARR_CONFIG
+
+
+def test_ensure_config_adds_a_key_keeping_the_users_elements(cfg_dir: Path):
+    user_file = USER_CONFIG.replace(f"<ApiKey>{USER_KEY}</ApiKey>", "<ApiKey></ApiKey>")
+    (cfg_dir / "config.xml").write_text(user_file)
+
+    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+
+    config, written = run.result  # type: ignore[misc]
+    assert written is True
+    assert isinstance(config, ProwlarrConfig)
+    assert (config.url_base, config.port) == ("/prowlarr", 8080)
+    after = elements((cfg_dir / "config.xml").read_text())
+    assert after.pop("ApiKey") == config.api_key
+    assert after.pop("BindAddress") == "*"
+    before = elements(user_file)
+    before.pop("ApiKey")
+    assert after == before
+
+
+def test_ensure_config_never_overwrites_a_corrupt_file(
+    cfg_dir: Path, pushes: list[dict[str, Any]]
+):
+    corrupt = f"<Config><ApiKey>{USER_KEY}</ApiKey>"
+    (cfg_dir / "config.xml").write_text(corrupt)
+
+    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+
+    assert isinstance(run.result, ConfigXmlError)
+    assert USER_KEY not in str(run.result)
+    assert pushes == []
+    assert (cfg_dir / "config.xml").read_text() == corrupt
+    assert isinstance(
+        run_workload(container_for(cfg_dir), Workload.read_config).result, ConfigXmlError
+    )
+
+
+def test_ensure_ownership_chowns_a_foreign_config_dir(cfg_dir: Path):
+    # ops.testing mounts /config as a symlink owned by whoever runs the tests: not 911.
+    container = container_for(cfg_dir, execs={testing.Exec(["chown"], return_code=0)})
+
+    run = run_workload(container, Workload.ensure_ownership)
+
+    assert run.result is True
+    assert run.execs == [["chown", "-R", "911:911", "/config"]]
+
+
+def test_ensure_ownership_steady_state_runs_no_exec(
+    cfg_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Model "/config already belongs to abc": abc's ids are the owner of the mount.
+    owner = os.lstat(cfg_dir)  # the symlink ops.testing makes belongs to the same user
+    monkeypatch.setattr(workload, "UID", owner.st_uid)
+    monkeypatch.setattr(workload, "GID", owner.st_gid)
+    container = container_for(cfg_dir)  # no Exec mock: any exec would fail the run
+
+    run = run_workload(container, Workload.ensure_ownership)
+
+    assert run.result is False
+    assert run.execs == []
+
+
+def test_ensure_ownership_failure_is_a_clear_error(cfg_dir: Path):
+    failing = testing.Exec(
+        ["chown"], return_code=1, stderr="chown: /config: Read-only file system"
+    )
+    container = container_for(cfg_dir, execs={failing})
+
+    run = run_workload(container, Workload.ensure_ownership)
+
+    assert isinstance(run.result, OwnershipError)
+    assert "chown -R 911:911 /config exited with 1" in str(run.result)
+    assert "Read-only file system" in str(run.result)
+
+
+def test_ensure_layer_adds_layer_and_replans(cfg_dir: Path):
+    run = run_workload(
+        container_for(cfg_dir), lambda wl: wl.ensure_layer(LogLevel.DEBUG, "/prowlarr")
+    )
+
+    assert run.result is True
+    plan = run.container.plan
+    service = plan.services["prowlarr"]
+    assert service.environment["PROWLARR__LOG__LEVEL"] == "debug"
+    assert set(plan.checks) == {"ready", "alive"}
+    assert plan.checks["ready"].http == {"url": "http://localhost:9696/prowlarr/ping"}
+    assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
+
+
+def test_ensure_layer_steady_state_does_not_replan(cfg_dir: Path):
+    layers = {"prowlarr": pebble_layer(LogLevel.INFO, "")}
+    container = container_for(cfg_dir, layers=layers)
+
+    run = run_workload(container, lambda wl: wl.ensure_layer(LogLevel.INFO, ""))
+
+    assert run.result is False
+    assert run.container.layers == layers
+
+
+def test_ensure_layer_ignores_defaults_pebble_fills_in(cfg_dir: Path):
+    # Real Pebble echoes defaults (e.g. a check timeout) in the plan: not a difference.
+    raw = pebble_layer(LogLevel.INFO, "").to_dict()
+    for check in raw.get("checks", {}).values():
+        check["timeout"] = "3s"
+        check.pop("override", None)
+    raw.get("services", {})["prowlarr"]["backoff-delay"] = "500ms"
+    container = container_for(cfg_dir, layers={"base": pebble.Layer(raw)})
+
+    run = run_workload(container, lambda wl: wl.ensure_layer(LogLevel.INFO, ""))
+
+    assert run.result is False
+
+
+@pytest.mark.parametrize(
+    ("level", "url_base"), [(LogLevel.TRACE, ""), (LogLevel.INFO, "/prowlarr")]
+)
+def test_ensure_layer_replans_on_a_change(cfg_dir: Path, level: LogLevel, url_base: str):
+    container = container_for(cfg_dir, layers={"prowlarr": pebble_layer(LogLevel.INFO, "")})
+
+    run = run_workload(container, lambda wl: wl.ensure_layer(level, url_base))
+
+    assert run.result is True
+    plan = run.container.plan
+    assert plan.services["prowlarr"].environment["PROWLARR__LOG__LEVEL"] == level.value
+    assert plan.checks["alive"].http == {"url": f"http://localhost:9696{url_base}/ping"}
+
+
+def running_container(cfg_dir: Path, status: pebble.ServiceStatus) -> testing.Container:
+    return container_for(
+        cfg_dir,
+        layers={"prowlarr": pebble_layer(LogLevel.INFO, "")},
+        service_statuses={"prowlarr": status},
+    )
+
+
+def test_is_running_and_stop(cfg_dir: Path):
+    active = running_container(cfg_dir, pebble.ServiceStatus.ACTIVE)
+    assert run_workload(active, Workload.is_running).result is True
+
+    stopped = run_workload(active, Workload.stop)
+
+    assert stopped.container.services["prowlarr"].current == pebble.ServiceStatus.INACTIVE
+
+
+def test_stop_without_service_is_a_no_op(cfg_dir: Path):
+    run = run_workload(container_for(cfg_dir), lambda wl: (wl.is_running(), wl.stop()))
+
+    assert run.result == (False, None)
+
+
+def test_restart_starts_the_service(cfg_dir: Path):
+    inactive = running_container(cfg_dir, pebble.ServiceStatus.INACTIVE)
+
+    run = run_workload(inactive, Workload.restart)
+
+    assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
+
+
+# =========================================================================== API models
+
+
+def test_application_keeps_unknown_fields_through_a_round_trip():
+    data: dict[str, Any] = {
+        "syncLevel": "fullSync",
+        "enable": True,
+        "name": "Radarr",
+        "fields": [
+            {"order": 0, "name": "baseUrl", "value": "http://radarr:7878", "privacy": "normal"},
+            {"order": 2, "name": "apiKey", "value": "********", "privacy": "apiKey"},
+        ],
+        "implementationName": "Radarr",
+        "implementation": "Radarr",
+        "configContract": "RadarrSettings",
+        "tags": [1],
+        "id": 3,
+    }
+
+    app = Application.model_validate(data)
+
+    assert (app.id, app.config_contract, app.sync_level) == (3, "RadarrSettings", "fullSync")
+    assert app.field_value("baseUrl") == "http://radarr:7878"
+    assert app.field_value("nope") is None
+    assert app.to_api() == data
+
+
+def test_with_field_copies_and_appends():
+    app = Application(implementation="Radarr", config_contract="RadarrSettings")
+    app = app.with_field("baseUrl", "http://a")
+
+    changed = app.with_field("baseUrl", "http://b").with_field("apiKey", "k" * 32)
+
+    assert app.field_value("baseUrl") == "http://a", "the original is unchanged"
+    assert [(f.name, f.value) for f in changed.fields] == [
+        ("baseUrl", "http://b"),
+        ("apiKey", "k" * 32),
+    ]
+    assert "id" not in changed.to_api()
+
+
+def test_field_repr_hides_values():
+    field = ApplicationField.model_validate(
+        {"name": "apiKey", "value": "k" * 32, "privacy": "apiKey"}
+    )
+    app = Application(implementation="Radarr", config_contract="RadarrSettings", fields=[field])
+    assert "k" * 32 not in repr(app)
+    assert "k" * 32 not in str(app)
+
+
+# =========================================================================== client vs fake
+
+
+@pytest.fixture
+def fake(cfg_dir: Path) -> Iterator[FakeProwlarr]:
+    server = FakeProwlarr(cfg_dir)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def started(fake: FakeProwlarr, cfg_dir: Path) -> FakeProwlarr:
+    (cfg_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
+    fake.start()
+    return fake
+
+
+@pytest.fixture
+def client(started: FakeProwlarr) -> Iterator[ProwlarrClient]:
+    with ProwlarrClient(USER_KEY, base_url=started.url) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ping_follows_prowlarrs_start(fake: FakeProwlarr, cfg_dir: Path):
+    with ProwlarrClient(USER_KEY, base_url=fake.url) as c:
+        assert c.ping() is False, "not listening yet"
+        (cfg_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
+        fake.start()
+        fake.starting_requests = 1
+        assert c.ping() is False, "503 while starting"
+        assert c.ping() is True
+
+
+def test_ping_needs_the_url_base(fake: FakeProwlarr, cfg_dir: Path):
+    config = render_config_xml(None, USER_KEY).replace(
+        "</Config>", "<UrlBase>prowlarr</UrlBase></Config>"
+    )
+    (cfg_dir / "config.xml").write_text(config)
+    fake.start()
+
+    with ProwlarrClient(USER_KEY, "/prowlarr", base_url=fake.url) as c:
+        assert c.ping() is True
+        assert c.system_status().url_base == "/prowlarr"
+    with ProwlarrClient(USER_KEY, base_url=fake.url) as c:
+        assert c.ping() is False, "307 to the base path"
+        with pytest.raises(ProwlarrResponseError) as info:
+            c.system_status()
+    assert 300 <= info.value.status_code < 400
+
+
+def test_local_url_is_the_default(started: FakeProwlarr, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(workload, "LOCAL_URL", started.url)
+
+    with ProwlarrClient(USER_KEY) as c:
+        assert c.ping() is True
+
+
+def test_system_status(client: ProwlarrClient, started: FakeProwlarr):
+    status = client.system_status()
+
+    assert status.version == "2.3.5.5327"
+    assert (status.app_name, status.url_base) == ("Prowlarr", "")
+
+
+def test_requests_carry_the_key_in_a_header_only(client: ProwlarrClient, started: FakeProwlarr):
+    started.clear_requests()
+
+    client.system_status()
+    client.run_command("ApplicationIndexerSync", forceSync=True)
+
+    get, post = started.requests[-2:]
+    for request in (get, post):
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        assert headers["x-api-key"] == USER_KEY
+        assert headers["accept"] == "application/json"
+        assert USER_KEY not in str(request.query)
+        assert "apikey" not in {k.lower() for k in request.query}
+    assert post.json == {"name": "ApplicationIndexerSync", "forceSync": True}
+
+
+def test_key_accepted(client: ProwlarrClient):
+    assert client.key_accepted(USER_KEY) is True
+    assert client.key_accepted("f" * 32) is False
+
+
+def test_wrong_key_is_an_auth_error_without_the_key(started: FakeProwlarr):
+    wrong = "e" * 32
+    with (
+        ProwlarrClient(wrong, base_url=started.url) as c,
+        pytest.raises(ProwlarrAuthError) as info,
+    ):
+        c.system_status()
+
+    assert info.value.status_code == 401
+    assert "GET /api/v1/system/status" in str(info.value)
+    assert "401" in str(info.value)
+    for text in (str(info.value), repr(info.value)):
+        assert wrong not in text
+        assert USER_KEY not in text
+
+
+def test_starting_is_its_own_error(client: ProwlarrClient, started: FakeProwlarr):
+    started.starting_requests = 1
+
+    with pytest.raises(ProwlarrStartingError) as info:
+        client.system_status()
+
+    assert info.value.status_code == 503
+
+
+def test_other_statuses_are_response_errors(client: ProwlarrClient, started: FakeProwlarr):
+    started.fail_status = 500
+
+    with pytest.raises(ProwlarrResponseError) as info:
+        client.list_applications()
+    with pytest.raises(ProwlarrResponseError):
+        client.key_accepted(USER_KEY)
+
+    assert type(info.value) is ProwlarrResponseError
+    assert info.value.status_code == 500
+    assert "GET /api/v1/applications returned 500" in str(info.value)
+
+
+def test_unknown_command_is_a_response_error(client: ProwlarrClient):
+    with pytest.raises(ProwlarrResponseError) as info:
+        client.run_command("NoSuchCommand")
+    assert info.value.status_code == 500
+
+
+def test_empty_command_name_is_a_validation_error(client: ProwlarrClient):
+    with pytest.raises(ProwlarrValidationError) as info:
+        client.run_command("")
+
+    assert info.value.failures
+    assert info.value.failures[0].property_name == "Name"
+
+
+def test_client_repr_hides_the_key(client: ProwlarrClient):
+    assert USER_KEY not in repr(client)
+
+
+def test_command_runs_to_completion(client: ProwlarrClient, started: FakeProwlarr):
+    command = client.run_command("ApplicationIndexerSync", forceSync=True)
+    assert command.status == "queued"
+    assert client.run_command("ApplicationIndexerSync", forceSync=True).id == command.id
+
+    done = client.wait_for_command(command.id, timeout=5, interval=0.001)
+
+    assert done.id == command.id
+    assert (done.status, done.succeeded, done.finished) == ("completed", True, True)
+    assert started.syncs == [True]
+
+
+def test_wait_for_command_times_out(client: ProwlarrClient):
+    command = client.run_command("ApplicationIndexerSync", forceSync=False)
+
+    start = time.monotonic()
+    with pytest.raises(ProwlarrTimeoutError) as info:
+        client.wait_for_command(command.id, timeout=0.0, interval=0.001)
+
+    assert time.monotonic() - start < 1
+    assert str(command.id) in str(info.value)
+
+
+def test_reset_api_key_rotates_the_key(
+    client: ProwlarrClient, started: FakeProwlarr, cfg_dir: Path
+):
+    command = client.run_command("ResetApiKey")
+    done = client.wait_for_command(command.id, timeout=5, interval=0.001)
+
+    assert done.status == "completed"
+    new = parse_config_xml((cfg_dir / "config.xml").read_text())
+    assert new is not None
+    assert new.api_key == started.api_key != USER_KEY
+    assert client.key_accepted(new.api_key) is True
+    assert client.key_accepted(USER_KEY) is False
+    with pytest.raises(ProwlarrAuthError):
+        client.system_status()
+
+
+def radarr(
+    client: ProwlarrClient, name: str = "Radarr", base_url: str = "http://radarr:7878"
+) -> Application:
+    template = next(app for app in client.application_schema() if app.implementation == "Radarr")
+    return (
+        template.model_copy(update={"name": name, "sync_level": "fullSync"})
+        .with_field("baseUrl", base_url)
+        .with_field("prowlarrUrl", "http://prowlarr:9696")
+        .with_field("apiKey", "r" * 32)
+    )
+
+
+def test_application_schema_has_the_media_managers(client: ProwlarrClient):
+    implementations = {app.implementation for app in client.application_schema()}
+    assert {"Radarr", "Sonarr", "Lidarr", "Readarr", "Whisparr"} <= implementations
+
+
+def test_application_crud(client: ProwlarrClient, started: FakeProwlarr):
+    created = client.create_application(radarr(client))
+
+    assert created.id is not None
+    assert created.field_value("apiKey") == "********", "Prowlarr masks secret fields"
+    assert started.stored_api_key(created.id) == "r" * 32
+    assert [app.id for app in client.list_applications()] == [created.id]
+
+    moved = created.with_field("baseUrl", "http://radarr-2:7878")
+    updated = client.update_application(moved)
+
+    assert updated.id == created.id
+    assert updated.field_value("baseUrl") == "http://radarr-2:7878"
+    assert started.stored_api_key(created.id) == "r" * 32, "******** keeps the stored key"
+
+    client.delete_application(created.id)
+    client.delete_application(created.id)  # unknown id: still 200
+    assert client.list_applications() == []
+
+
+def test_update_needs_an_id(client: ProwlarrClient):
+    with pytest.raises(ValueError, match="id"):
+        client.update_application(Application(implementation="Radarr", config_contract="X"))
+
+
+def test_duplicate_name_is_a_validation_error(client: ProwlarrClient):
+    client.create_application(radarr(client, "Radarr"))
+
+    with pytest.raises(ProwlarrValidationError) as info:
+        client.create_application(radarr(client, "radarr"))
+
+    error = info.value
+    assert error.status_code == 400
+    assert [(f.property_name, f.error_message) for f in error.failures] == [
+        ("Name", "Should be unique")
+    ]
+    assert error.message == "Should be unique"
+    assert "POST /api/v1/applications returned 400" in str(error)
+
+
+def test_unreachable_app_fails_its_connection_test(client: ProwlarrClient, started: FakeProwlarr):
+    started.unreachable.add("http://radarr:7878")
+
+    with pytest.raises(ProwlarrValidationError) as info:
+        client.create_application(radarr(client))
+
+    failure = info.value.failures[0]
+    assert (failure.property_name, failure.is_warning) == ("BaseUrl", False)
+    assert "cannot connect to Radarr" in failure.error_message
+    assert "r" * 32 not in str(info.value) + repr(info.value.failures)
+
+
+def test_connection_refused_is_a_connection_error():
+    with ProwlarrClient(USER_KEY, base_url=f"http://127.0.0.1:{free_port()}") as c:
+        start = time.monotonic()
+        with pytest.raises(ProwlarrConnectionError) as info:
+            c.system_status()
+        assert c.ping() is False
+    assert time.monotonic() - start < 2, "one quick retry at most"
+    assert "GET /api/v1/system/status" in str(info.value)
+    assert USER_KEY not in str(info.value)
+
+
+def test_stopped_prowlarr_is_a_connection_error(fake: FakeProwlarr):
+    with ProwlarrClient(USER_KEY, base_url=fake.url) as c, pytest.raises(ProwlarrConnectionError):
+        c.run_command("ApplicationIndexerSync")
+
+
+def test_timeout_is_a_connection_error():
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with ProwlarrClient(USER_KEY, base_url=url, timeout=0.2) as c:
+            start = time.monotonic()
+            with pytest.raises(ProwlarrConnectionError) as info:
+                c.get_command(1)
+            assert c.ping() is False
+    assert time.monotonic() - start < 2
+    assert "Timeout" in str(info.value)
+
+
+def test_errors_share_one_base():
+    for error in (
+        ProwlarrConnectionError,
+        ProwlarrResponseError,
+        ProwlarrAuthError,
+        ProwlarrStartingError,
+        ProwlarrValidationError,
+        ProwlarrTimeoutError,
+    ):
+        assert issubclass(error, ProwlarrError)
+
+
+def test_key_never_logged(started: FakeProwlarr, caplog: pytest.LogCaptureFixture, cfg_dir: Path):
+    caplog.set_level(logging.DEBUG)
+    with ProwlarrClient(USER_KEY, base_url=started.url) as c:
+        c.ping()
+        c.system_status()
+        c.key_accepted("d" * 32)
+        c.create_application(radarr(c))
+        started.starting_requests = 1
+        with pytest.raises(ProwlarrStartingError):
+            c.list_applications()
+    with ProwlarrClient(USER_KEY, base_url=f"http://127.0.0.1:{free_port()}") as c:
+        assert c.ping() is False
+
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in (USER_KEY, "d" * 32, "r" * 32):
+        assert secret not in text
