@@ -1,0 +1,1680 @@
+"""A fake Prowlarr: a real HTTP server on 127.0.0.1 that follows Prowlarr's API contract.
+
+It models what the charm relies on (see /work/shared/prowlarr/CONTRACT.md): config.xml read once at
+start and rewritten the Prowlarr way, API-key authentication, the start-up 503 window, the URL base
+redirect, the applications API (masking, defaults, validators, connection test) and the command
+queue. Everything is deterministic: a command advances one step each time its id is fetched.
+
+The fake never logs, and no repr shows a key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+import socket
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MASK = "********"
+STARTING_MESSAGE = "Prowlarr is starting up, please try again later"
+SYNC_LEVELS = ("disabled", "addOnly", "fullSync")
+TERMINAL_STATUSES = frozenset({"completed", "failed", "aborted", "cancelled", "orphaned"})
+
+JsonDict = dict[str, object]
+
+
+class FakeStartError(Exception):
+    """The fake Prowlarr could not start (empty, corrupt or wrong-root config.xml)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Public records
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the running fake received (key-bearing parts are left out of the repr).
+
+    `path` is relative to the URL base (the raw path when the request missed the base);
+    `query` keeps the first value of each name; `headers` names are lower-case; `json` is the
+    parsed body or None; `status` is what the fake answered.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str] = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    json: object | None = field(repr=False)
+    status: int = 0
+
+
+@dataclass
+class StoredApplication:
+    """An application as Prowlarr stores it: field values unmasked, in template order."""
+
+    id: int
+    name: str
+    implementation: str
+    config_contract: str
+    sync_level: str
+    tags: list[int]
+    fields: dict[str, object] = field(repr=False)
+
+    @property
+    def enable(self) -> bool:
+        """Whether Prowlarr syncs this application (`syncLevel != disabled`)."""
+        return self.sync_level != "disabled"
+
+
+@dataclass
+class FakeCommand:
+    """A command in the fake's queue."""
+
+    id: int
+    name: str
+    options: dict[str, bool]
+    queued: datetime
+    client_user_agent: str | None = None
+    status: str = "queued"
+    started: datetime | None = None
+    ended: datetime | None = None
+    message: str | None = None
+    exception: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route the fake serves, named by its OpenAPI path template."""
+
+    method: str
+    template: str
+    optional_id: bool = False
+
+    def pattern(self) -> re.Pattern[str]:
+        """The regex matching a request path (relative to the URL base) for this route."""
+        regex = ""
+        for segment in self.template.strip("/").split("/"):
+            if segment == "{id}":
+                regex += r"(?:/(?P<id>-?\d+))?" if self.optional_id else r"/(?P<id>-?\d+)"
+            else:
+                regex += "/" + re.escape(segment)
+        return re.compile(regex, re.IGNORECASE)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/ping"),
+    Route("HEAD", "/ping"),
+    Route("GET", "/api/v1/system/status"),
+    Route("GET", "/api/v1/applications"),
+    Route("POST", "/api/v1/applications"),
+    Route("GET", "/api/v1/applications/schema"),
+    Route("POST", "/api/v1/applications/test"),
+    Route("POST", "/api/v1/applications/testall"),
+    Route("GET", "/api/v1/applications/{id}"),
+    Route("PUT", "/api/v1/applications/{id}", optional_id=True),
+    Route("DELETE", "/api/v1/applications/{id}"),
+    Route("GET", "/api/v1/command"),
+    Route("POST", "/api/v1/command"),
+    Route("GET", "/api/v1/command/{id}"),
+    Route("DELETE", "/api/v1/command/{id}"),
+)
+_PATTERNS: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, r.pattern()) for r in ROUTES)
+
+
+# --------------------------------------------------------------------------------------------
+# Application templates (CONTRACT §3)
+
+_CATEGORIES: tuple[tuple[int, str], ...] = (
+    (2000, "Movies"),
+    (2010, "Movies/Foreign"),
+    (2020, "Movies/Other"),
+    (2030, "Movies/SD"),
+    (2040, "Movies/HD"),
+    (2045, "Movies/UHD"),
+    (2050, "Movies/BluRay"),
+    (2060, "Movies/3D"),
+    (2070, "Movies/DVD"),
+    (2080, "Movies/WEB-DL"),
+    (2090, "Movies/x265"),
+    (3000, "Audio"),
+    (3010, "Audio/MP3"),
+    (3030, "Audio/Audiobook"),
+    (3040, "Audio/Lossless"),
+    (3050, "Audio/Other"),
+    (3060, "Audio/Foreign"),
+    (5000, "TV"),
+    (5010, "TV/WEB-DL"),
+    (5020, "TV/Foreign"),
+    (5030, "TV/SD"),
+    (5040, "TV/HD"),
+    (5045, "TV/UHD"),
+    (5050, "TV/Other"),
+    (5070, "TV/Anime"),
+    (5090, "TV/x265"),
+    (6000, "XXX"),
+    (6010, "XXX/DVD"),
+    (6020, "XXX/WMV"),
+    (6030, "XXX/XviD"),
+    (6040, "XXX/x264"),
+    (6045, "XXX/UHD"),
+    (6050, "XXX/Pack"),
+    (6070, "XXX/Other"),
+    (6080, "XXX/SD"),
+    (6090, "XXX/WEB-DL"),
+    (7000, "Books"),
+    (7010, "Books/Mags"),
+    (7020, "Books/EBook"),
+    (7030, "Books/Comics"),
+    (7040, "Books/Technical"),
+    (7050, "Books/Other"),
+    (7060, "Books/Foreign"),
+)
+
+
+def _select_options() -> list[JsonDict]:
+    options: list[JsonDict] = []
+    for value, name in _CATEGORIES:
+        option: JsonDict = {"value": value, "name": name, "order": 0, "hint": f"({value})"}
+        if value % 1000:
+            option["parentValue"] = value - value % 1000
+        options.append(option)
+    return options
+
+
+@dataclass(frozen=True)
+class _FieldSpec:
+    name: str
+    label: str
+    help_text: str
+    kind: str  # textbox | select | checkbox
+    default: object
+    privacy: str = "normal"
+    advanced: bool = False
+    placeholder: str | None = None
+
+
+@dataclass(frozen=True)
+class _Implementation:
+    name: str
+    port: int
+    categories: tuple[int, ...]
+    categories_required: bool
+    anime: bool = False
+
+    @property
+    def contract(self) -> str:
+        return f"{self.name}Settings"
+
+    @property
+    def info_link(self) -> str:
+        return f"https://wiki.servarr.com/prowlarr/supported#{self.name.lower()}"
+
+    @property
+    def fields(self) -> tuple[_FieldSpec, ...]:
+        app = self.name
+        specs = [
+            _FieldSpec(
+                "prowlarrUrl",
+                "Prowlarr Server",
+                f"The URL {app} uses to reach Prowlarr, with scheme, port and URL base",
+                "textbox",
+                "http://localhost:9696",
+                placeholder="http://localhost:9696",
+            ),
+            _FieldSpec(
+                "baseUrl",
+                f"{app} Server",
+                f"The URL Prowlarr uses to reach {app}, with scheme, port and URL base",
+                "textbox",
+                f"http://localhost:{self.port}",
+                placeholder=f"http://localhost:{self.port}",
+            ),
+            _FieldSpec(
+                "apiKey",
+                "API Key",
+                f"The API key shown in {app} under Settings > General",
+                "textbox",
+                None,
+                privacy="apiKey",
+            ),
+            _FieldSpec(
+                "syncCategories",
+                "Sync Categories",
+                "Only indexers offering one of these categories are synced",
+                "select",
+                list(self.categories),
+                advanced=True,
+            ),
+        ]
+        if self.anime:
+            specs += [
+                _FieldSpec(
+                    "animeSyncCategories",
+                    "Anime Sync Categories",
+                    "Only indexers offering one of these anime categories are synced",
+                    "select",
+                    [5070],
+                    advanced=True,
+                ),
+                _FieldSpec(
+                    "syncAnimeStandardFormatSearch",
+                    "Sync Anime Standard Format Search",
+                    "Also search anime by standard season and episode numbers",
+                    "checkbox",
+                    True,
+                    advanced=True,
+                ),
+            ]
+        specs.append(
+            _FieldSpec(
+                "syncRejectBlocklistedTorrentHashesWhileGrabbing",
+                "Sync Reject Blocklisted Torrent Hashes While Grabbing",
+                "Reject a torrent blocked by hash when it is grabbed, not only when searched",
+                "checkbox",
+                False,
+                advanced=True,
+            )
+        )
+        return tuple(specs)
+
+
+IMPLEMENTATIONS: dict[str, _Implementation] = {
+    impl.name: impl
+    for impl in (
+        _Implementation(
+            "Radarr",
+            7878,
+            (2000, 2010, 2020, 2030, 2040, 2045, 2050, 2060, 2070, 2080, 2090),
+            True,
+        ),
+        _Implementation(
+            "Sonarr", 8989, (5000, 5010, 5020, 5030, 5040, 5045, 5050, 5090), False, anime=True
+        ),
+        _Implementation("Lidarr", 8686, (3000, 3010, 3030, 3040, 3050, 3060), False),
+        _Implementation("Readarr", 8787, (3030, 7000, 7010, 7020, 7030, 7040, 7050, 7060), True),
+        _Implementation(
+            "Whisparr", 6969, (6000, 6010, 6020, 6030, 6040, 6045, 6050, 6070, 6080, 6090), True
+        ),
+    )
+}
+
+
+def _masked(spec: _FieldSpec, value: object) -> object:
+    if spec.privacy in ("apiKey", "password") and isinstance(value, str) and value.strip():
+        return MASK
+    return value
+
+
+def _field_json(spec: _FieldSpec, order: int, value: object) -> JsonDict:
+    out: JsonDict = {"order": order, "name": spec.name, "label": spec.label}
+    out["helpText"] = spec.help_text
+    if value is not None:
+        out["value"] = _masked(spec, value)
+    out["type"] = spec.kind
+    out["advanced"] = spec.advanced
+    if spec.kind == "select":
+        out["selectOptions"] = _select_options()
+    out["privacy"] = spec.privacy
+    if spec.placeholder is not None:
+        out["placeholder"] = spec.placeholder
+    out["isFloat"] = False
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# config.xml (CONTRACT §1)
+
+# Elements written with their default when missing, in the order Prowlarr reads them.
+_PERSISTED: tuple[tuple[str, str | None], ...] = (
+    ("BindAddress", "*"),
+    ("Port", "9696"),
+    ("SslPort", "6969"),
+    ("EnableSsl", "False"),
+    ("LaunchBrowser", "True"),
+    ("ApiKey", None),  # generated
+    ("AuthenticationMethod", "None"),
+    ("AuthenticationRequired", "Enabled"),
+    ("Branch", "master"),
+    ("LogLevel", "debug"),
+    ("SslCertPath", ""),
+    ("SslCertPassword", ""),
+    ("UrlBase", ""),
+    ("InstanceName", "Prowlarr"),
+)
+# Every ConfigFileProvider property; any other element is deleted at start.
+_KNOWN_ELEMENTS = frozenset(
+    {name for name, _ in _PERSISTED}
+    | {
+        "AnalyticsEnabled",
+        "ConsoleLogLevel",
+        "ConsoleLogFormat",
+        "Theme",
+        "LogDbEnabled",
+        "LogSql",
+        "LogRotate",
+        "LogSizeLimit",
+        "FilterSentryEvents",
+        "SyslogServer",
+        "SyslogPort",
+        "SyslogLevel",
+        "UpdateAutomatically",
+        "UpdateMechanism",
+        "UpdateScriptPath",
+        "PostgresUser",
+        "PostgresPassword",
+        "PostgresPort",
+        "PostgresHost",
+        "PostgresMainDb",
+        "PostgresLogDb",
+        "TrustCgnatIpAddresses",
+    }
+)
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _parse_config(text: str) -> ET.Element:
+    if not text.strip():
+        raise FakeStartError("config.xml is empty; delete it and Prowlarr will recreate it")
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - a file the test itself wrote
+    except ET.ParseError as exc:
+        raise FakeStartError(f"config.xml is corrupt: {exc}") from None
+    if root.tag != "Config":
+        raise FakeStartError("config.xml has no <Config> root element")
+    return root
+
+
+def _single(root: ET.Element, name: str) -> ET.Element | None:
+    found = root.findall(name)
+    return found[0] if len(found) == 1 else None
+
+
+def _set_single(root: ET.Element, name: str, value: str) -> None:
+    for element in root.findall(name):
+        root.remove(element)
+    ET.SubElement(root, name).text = value
+
+
+def _text(root: ET.Element, name: str) -> str | None:
+    element = _single(root, name)
+    return None if element is None else (element.text or "").strip()
+
+
+def _serialise(root: ET.Element) -> str:
+    # XDocument.ToString(): no declaration, two-space indent, explicit end tags.
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="unicode", short_empty_elements=False)
+
+
+@dataclass(frozen=True)
+class _BootConfig:
+    api_key: str = field(repr=False)
+    url_base: str
+    instance_name: str
+    branch: str
+    authentication: str
+
+
+def _boot(path: Path) -> _BootConfig:
+    """Read, migrate and rewrite config.xml the way Prowlarr does at start."""
+    root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
+    # MigrateConfigFile
+    if (_text(root, "EnableSsl") or "").lower() == "true" and not _text(root, "SslCertPath"):
+        _set_single(root, "EnableSsl", "False")
+    if (_text(root, "AuthenticationMethod") or "").lower() == "basic":
+        _set_single(root, "AuthenticationMethod", "Forms")
+    # EnsureDefaultConfigFile: every persisted getter writes its default when missing.
+    for name, default in _PERSISTED:
+        value = _text(root, name)
+        if name == "ApiKey":
+            if not value:
+                _set_single(root, name, _new_key())
+        elif value is None:
+            _set_single(root, name, cast("str", default))
+    # DeleteOldValues, then always save.
+    for element in list(root):
+        if element.tag not in _KNOWN_ELEMENTS:
+            root.remove(element)
+    path.write_text(_serialise(root))
+
+    stored_base = (_text(root, "UrlBase") or "").strip("/")
+    instance = _text(root, "InstanceName") or ""
+    method = (_text(root, "AuthenticationMethod") or "None").lower()
+    return _BootConfig(
+        api_key=cast("str", _text(root, "ApiKey")),
+        url_base=f"/{stored_base}" if stored_base else "",
+        instance_name=instance if "prowlarr" in instance.lower() else "Prowlarr",
+        branch=(_text(root, "Branch") or "master").lower(),
+        authentication=method if method in ("none", "forms", "external") else "none",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Commands (CONTRACT §4)
+
+
+@dataclass(frozen=True)
+class _CommandType:
+    name: str
+    display: str
+    options: tuple[tuple[str, bool], ...] = ()
+    send_updates: bool = False
+
+
+_COMMAND_TYPES: dict[str, _CommandType] = {
+    t.name.lower(): t
+    for t in (
+        _CommandType(
+            "ApplicationIndexerSync",
+            "Application Indexer Sync",
+            (("forceSync", False),),
+            send_updates=True,
+        ),
+        _CommandType("ResetApiKey", "Reset API Key"),
+        _CommandType("CheckHealth", "Check Health"),
+    )
+}
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _timespan(delta: timedelta) -> str:
+    ticks = round(delta.total_seconds() * 10_000_000)
+    seconds, fraction = divmod(ticks, 10_000_000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{text}.{fraction:07d}" if fraction else text
+
+
+def _command_json(cmd: FakeCommand) -> JsonDict:
+    kind = _COMMAND_TYPES[cmd.name.lower()]
+    body: JsonDict = dict(cmd.options)
+    body.update(
+        {
+            "sendUpdatesToClient": kind.send_updates,
+            "updateScheduledTask": True,
+            "completionMessage": "Completed",
+            "requiresDiskAccess": False,
+            "isExclusive": False,
+            "isTypeExclusive": False,
+            "name": kind.name,
+            "trigger": "manual",
+            "suppressMessages": False,
+        }
+    )
+    if cmd.client_user_agent:
+        body["clientUserAgent"] = cmd.client_user_agent
+    out: JsonDict = {"name": kind.name, "commandName": kind.display}
+    if cmd.message is not None:
+        out["message"] = cmd.message
+    out.update({"body": body, "priority": "normal", "status": cmd.status})
+    out["queued"] = _utc(cmd.queued)
+    if cmd.started is not None:
+        out["started"] = _utc(cmd.started)
+    if cmd.ended is not None:
+        out["ended"] = _utc(cmd.ended)
+        if cmd.started is not None:
+            out["duration"] = _timespan(cmd.ended - cmd.started)
+    if cmd.exception is not None:
+        out["exception"] = cmd.exception
+    out["trigger"] = "manual"
+    if cmd.client_user_agent:
+        out["clientUserAgent"] = cmd.client_user_agent
+    changed = cmd.ended or cmd.started
+    if changed is not None:
+        out["stateChangeTime"] = _utc(changed)
+    out["sendUpdatesToClient"] = kind.send_updates
+    out["updateScheduledTask"] = True
+    out["id"] = cmd.id
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP helpers
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict[str, str])
+
+
+class _HttpError(Exception):
+    def __init__(self, response: _Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    method: str
+    path: str  # without the URL base
+    under_base: bool
+    raw_path: str
+    raw_query: str
+    pairs: list[tuple[str, str]] = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+
+    @property
+    def route_path(self) -> str:
+        return self.path.rstrip("/") or "/"
+
+    @property
+    def is_api(self) -> bool:
+        lowered = self.route_path.lower()
+        return lowered == "/api" or lowered.startswith("/api/")
+
+    @property
+    def anonymous(self) -> bool:
+        return self.route_path.lower() == "/ping"
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    route_id: int | None
+    query: dict[str, str]  # lower-cased names, first value
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+
+def _json_response(
+    status: int, payload: object, headers: Mapping[str, str] | None = None
+) -> _Response:
+    body = json.dumps(payload, indent=2).encode()
+    return _Response(
+        status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+    )
+
+
+def _error(status: int, message: str, description: str | None = None) -> _HttpError:
+    payload: JsonDict = {"message": message}
+    if description is not None:
+        payload["description"] = description
+    return _HttpError(_json_response(status, payload))
+
+
+def _problem(message: str, where: str = "$") -> _HttpError:
+    return _HttpError(
+        _json_response(
+            400,
+            {
+                "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+                "title": "One or more validation errors occurred.",
+                "status": 400,
+                "errors": {where: [message]},
+            },
+        )
+    )
+
+
+def _rule_failure(prop: str, display: str, message: str, value: object, code: str) -> JsonDict:
+    """A failure of a resource validator (plain FluentValidation shape)."""
+    out: JsonDict = {"propertyName": prop, "errorMessage": message}
+    if value is not None:
+        out["attemptedValue"] = value
+    out["severity"] = "error"
+    out["errorCode"] = code
+    out["formattedMessagePlaceholderValues"] = {"PropertyName": display, "PropertyValue": value}
+    return out
+
+
+def _settings_failure(prop: str, message: str, value: object = None) -> JsonDict:
+    """A failure of settings validation or of the connection test (NzbDrone shape)."""
+    out: JsonDict = {"isWarning": False, "propertyName": prop, "errorMessage": message}
+    if value is not None:
+        out["attemptedValue"] = value
+    out["severity"] = "error"
+    return out
+
+
+def _as_object(value: object) -> dict[str, object] | None:
+    if isinstance(value, dict):
+        return {str(k): v for k, v in cast("dict[object, object]", value).items()}
+    return None
+
+
+def _as_list(value: object) -> list[object] | None:
+    if isinstance(value, list):
+        return list(cast("list[object]", value))
+    return None
+
+
+def _lower_keys(obj: Mapping[str, object]) -> dict[str, object]:
+    return {k.lower(): v for k, v in obj.items()}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _valid_url(value: object) -> bool:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return False
+    return bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", parts.scheme)) and bool(parts.hostname)
+
+
+def _accepts_json(accept: str) -> bool:
+    if not accept.strip():
+        return True
+    media = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(media & {"*/*", "application/*", "application/json", "text/json"})
+
+
+def _query_bool(call: _Call, name: str) -> bool:
+    return call.query.get(name.lower(), "").lower() == "true"
+
+
+@dataclass(frozen=True)
+class _ResourceIn:
+    id: int
+    name: str | None
+    implementation: str | None
+    config_contract: str | None
+    sync_level: str
+    tags: list[int]
+    fields: list[tuple[str, object]] | None
+
+
+def _optional_str(data: Mapping[str, object], key: str) -> str | None:
+    value = data.get(key.lower())
+    if value is None or isinstance(value, str):
+        return value
+    raise _problem(f"The JSON value could not be converted to System.String. Path: $.{key}")
+
+
+def _parse_resource(payload: object) -> _ResourceIn:
+    """Bind an ApplicationResource body (names case-insensitive, enums as names or ints)."""
+    obj = _as_object(payload)
+    if obj is None:
+        raise _problem("The JSON value could not be converted to ApplicationResource.")
+    data = _lower_keys(obj)
+    raw_id = data.get("id")
+    if raw_id is not None and not _is_int(raw_id):
+        raise _problem("The JSON value could not be converted to System.Int32. Path: $.id")
+    raw_level = data.get("synclevel")
+    if raw_level is None:
+        level = "disabled"
+    elif _is_int(raw_level) and 0 <= cast("int", raw_level) < len(SYNC_LEVELS):
+        level = SYNC_LEVELS[cast("int", raw_level)]
+    elif isinstance(raw_level, str) and raw_level.lower() in {s.lower() for s in SYNC_LEVELS}:
+        level = next(s for s in SYNC_LEVELS if s.lower() == raw_level.lower())
+    else:
+        raise _problem("The JSON value could not be converted to ApplicationSyncLevel.")
+    raw_tags = data.get("tags")
+    tags_in = [] if raw_tags is None else _as_list(raw_tags)
+    if tags_in is None or not all(_is_int(t) for t in tags_in):
+        raise _problem("The JSON value could not be converted to System.Int32[]. Path: $.tags")
+    tags = list(dict.fromkeys(cast("list[int]", tags_in)))
+    raw_fields = data.get("fields")
+    fields: list[tuple[str, object]] | None = None
+    if raw_fields is not None:
+        items = _as_list(raw_fields)
+        if items is None:
+            raise _problem("The JSON value could not be converted to Field[]. Path: $.fields")
+        fields = []
+        for item in items:
+            entry = _as_object(item)
+            if entry is None:
+                raise _problem("The JSON value could not be converted to Field. Path: $.fields")
+            entry = _lower_keys(entry)
+            name = entry.get("name")
+            if isinstance(name, str):
+                fields.append((name, entry.get("value")))
+    return _ResourceIn(
+        id=cast("int", raw_id) if raw_id is not None else 0,
+        name=_optional_str(data, "name"),
+        implementation=_optional_str(data, "implementation"),
+        config_contract=_optional_str(data, "configContract"),
+        sync_level=level,
+        tags=tags,
+        fields=fields,
+    )
+
+
+def _coerce_bool(value: object, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _problem("The value could not be converted to System.Boolean.", where)
+
+
+def _coerce_ints(value: object, where: str) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if all(re.fullmatch(r"-?\d+", p) for p in parts):
+            return [int(p) for p in parts]
+    items = _as_list(value)
+    if items is not None and all(_is_int(i) for i in items):
+        return cast("list[int]", items)
+    raise _problem("The value could not be converted to IEnumerable<Int32>.", where)
+
+
+def _coerce(spec: _FieldSpec, value: object) -> object:
+    """Convert a field value the way the settings property would bind it."""
+    where = f"fields.{spec.name}"
+    if spec.kind == "checkbox":
+        return _coerce_bool(value, where)
+    if spec.kind == "select":
+        return _coerce_ints(value, where)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise _problem("The value could not be converted to System.String.", where)
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeProwlarr) -> None:
+        self.fake = fake
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay silent: dropped connections are expected, and nothing may be logged."""
+
+    def drop_connections(self) -> None:
+        """Close every open connection, as a process exit would."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Never log: request lines may carry ?apikey=."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        server = self.server
+        if not isinstance(server, _Server):  # pragma: no cover - wiring guard
+            raise TypeError("handler used outside the fake's server")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        body = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        response = server.fake._handle(self.command, self.path, headers, body)
+        if response is None:
+            # Not running: drop the connection without a response.
+            self.close_connection = True
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+
+class FakeProwlarr:
+    """A fake Prowlarr process serving HTTP on 127.0.0.1 (ephemeral port) from a daemon thread.
+
+    The port is bound at construction; `start()` plays the process start (reads config.xml).
+    Switches tests may set at any time: `starting_requests`, `fail_status`, `unreachable`,
+    `failing_commands`. Inspection: `requests`, `syncs`, `connection_tests`, `applications`,
+    `commands`, `internal_errors` (bugs of the fake itself, answered with 500).
+    """
+
+    def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
+        self.config_dir = Path(config_dir)
+        self.version = version
+        self._lock = threading.RLock()
+        self._running = False
+        self._boot_config: _BootConfig | None = None
+        self._start_time = datetime.now(timezone.utc)
+        self._apps: dict[int, StoredApplication] = {}
+        self._next_app_id = 1
+        self._commands: dict[int, FakeCommand] = {}
+        self._next_command_id = 1
+        self.starting_requests = 0
+        self.fail_status: int | None = None
+        self.unreachable: set[str] = set()
+        self.failing_commands: set[str] = set()
+        self.requests: list[RecordedRequest] = []
+        self.syncs: list[bool] = []
+        self.connection_tests: list[str] = []
+        self.internal_errors: list[str] = []
+        self._handlers: dict[tuple[str, str], Callable[[_Call], _Response]] = {
+            ("GET", "/ping"): self._ping,
+            ("HEAD", "/ping"): self._ping,
+            ("GET", "/api/v1/system/status"): self._system_status,
+            ("GET", "/api/v1/applications"): self._list_apps,
+            ("POST", "/api/v1/applications"): self._create_app,
+            ("GET", "/api/v1/applications/schema"): self._schema,
+            ("POST", "/api/v1/applications/test"): self._test_app,
+            ("POST", "/api/v1/applications/testall"): self._test_all,
+            ("GET", "/api/v1/applications/{id}"): self._get_app,
+            ("PUT", "/api/v1/applications/{id}"): self._update_app,
+            ("DELETE", "/api/v1/applications/{id}"): self._delete_app,
+            ("GET", "/api/v1/command"): self._list_commands,
+            ("POST", "/api/v1/command"): self._post_command,
+            ("GET", "/api/v1/command/{id}"): self._get_command,
+            ("DELETE", "/api/v1/command/{id}"): self._cancel_command,
+        }
+        if set(self._handlers) != {(r.method, r.template) for r in ROUTES}:  # pragma: no cover
+            raise RuntimeError("route table and handlers disagree")
+        self._closed = False
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},  # shutdown() waits one poll: keep close() fast
+            name="fake-prowlarr",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"FakeProwlarr(url={self.url!r}, running={self.running})"
+
+    def __enter__(self) -> FakeProwlarr:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- process lifecycle
+
+    @property
+    def port(self) -> int:
+        """The ephemeral port the fake listens on."""
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """Scheme, host and port, without the URL base."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        """Where the fake reads config.xml."""
+        return self.config_dir / "config.xml"
+
+    @property
+    def running(self) -> bool:
+        """Whether the fake Prowlarr process is up (answers requests)."""
+        with self._lock:
+            return self._running
+
+    @property
+    def api_key(self) -> str:
+        """The effective key in memory (read at the last start, or set by reset_api_key)."""
+        with self._lock:
+            if self._boot_config is None:
+                raise RuntimeError("the fake Prowlarr has never started")
+            return self._boot_config.api_key
+
+    @property
+    def url_base(self) -> str:
+        """The URL base read at the last start ("" or "/base")."""
+        with self._lock:
+            return self._boot_config.url_base if self._boot_config else ""
+
+    def start(self) -> None:
+        """Start like a Prowlarr process: read and rewrite config.xml; no-op when running.
+
+        Raises:
+            FakeStartError: config.xml is empty, corrupt or has the wrong root; the fake stays
+                stopped.
+        """
+        with self._lock:
+            if self._running:
+                return
+            self._boot_config = _boot(self.config_path)
+            self._start_time = datetime.now(timezone.utc)
+            self._running = True
+
+    def stop(self) -> None:
+        """Stop the process: open connections are dropped, new ones get no response."""
+        with self._lock:
+            self._running = False
+        self._server.drop_connections()
+
+    def restart(self) -> None:
+        """Stop, then start (config.xml is read again)."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Shut the server down and free the port (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            self._running = False
+        self._server.shutdown()
+        self._server.drop_connections()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def reset_api_key(self) -> None:
+        """What ResetApiKey does: a fresh key, effective at once, written into config.xml."""
+        with self._lock:
+            key = _new_key()
+            path = self.config_path
+            root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
+            _set_single(root, "ApiKey", key)
+            path.write_text(_serialise(root))
+            if self._boot_config is not None:
+                self._boot_config = replace(self._boot_config, api_key=key)
+
+    # ---------------------------------------------------------------- inspection and UI edits
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests."""
+        with self._lock:
+            self.requests.clear()
+
+    @property
+    def applications(self) -> dict[int, StoredApplication]:
+        """A snapshot of the stored applications by id (values unmasked)."""
+        with self._lock:
+            return copy.deepcopy(self._apps)
+
+    def stored_api_key(self, app_id: int) -> str | None:
+        """The stored (unmasked) apiKey field of an application.
+
+        Raises:
+            KeyError: no application has that id.
+        """
+        with self._lock:
+            value = self._apps[app_id].fields.get("apiKey")
+            return value if isinstance(value, str) else None
+
+    @property
+    def commands(self) -> list[FakeCommand]:
+        """A snapshot of the command queue, oldest first."""
+        with self._lock:
+            return copy.deepcopy(list(self._commands.values()))
+
+    def complete_commands(self) -> None:
+        """Run every pending command to its end, as if time passed."""
+        with self._lock:
+            for cmd in self._commands.values():
+                while cmd.status not in TERMINAL_STATUSES:
+                    self._advance(cmd)
+
+    def add_application(
+        self,
+        implementation: str = "Radarr",
+        *,
+        name: str | None = None,
+        fields: Mapping[str, object] | None = None,
+        sync_level: str = "fullSync",
+        tags: Iterable[int] = (),
+    ) -> int:
+        """Simulate an application added by hand in the UI; returns its id.
+
+        Fields not given take the implementation's defaults; no validation or connection test.
+
+        Raises:
+            ValueError: unknown implementation, field or sync level, or a name already used.
+        """
+        with self._lock:
+            impl = IMPLEMENTATIONS.get(implementation)
+            if impl is None:
+                raise ValueError(f"unknown implementation {implementation!r}")
+            if sync_level not in SYNC_LEVELS:
+                raise ValueError(f"unknown sync level {sync_level!r}")
+            app_name = name or implementation
+            if any(a.name.casefold() == app_name.casefold() for a in self._apps.values()):
+                raise ValueError(f"an application named {app_name!r} exists")
+            given = dict(fields or {})
+            known = {spec.name for spec in impl.fields}
+            unknown = sorted(set(given) - known)
+            if unknown:
+                raise ValueError(f"unknown fields for {implementation}: {unknown}")
+            settings = {
+                spec.name: copy.deepcopy(given.get(spec.name, spec.default))
+                for spec in impl.fields
+            }
+            return self._insert(impl, app_name, sync_level, list(tags), settings)
+
+    def set_application_field(self, app_id: int, name: str, value: object) -> None:
+        """Simulate a field edited in the UI.
+
+        Raises:
+            KeyError: unknown application id or field name.
+        """
+        with self._lock:
+            app = self._apps[app_id]
+            if name not in app.fields:
+                raise KeyError(name)
+            app.fields[name] = copy.deepcopy(value)
+
+    def remove_application(self, app_id: int) -> None:
+        """Simulate an application deleted in the UI (unknown ids are ignored)."""
+        with self._lock:
+            self._apps.pop(app_id, None)
+
+    # ---------------------------------------------------------------- request pipeline
+
+    def _handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> _Response | None:
+        """Answer one request; None means: drop the connection (process not running)."""
+        with self._lock:
+            if not self._running:
+                return None
+            req = self._incoming(method, target, headers, body)
+            try:
+                response = self._pipeline(req)
+            except _HttpError as exc:
+                response = exc.response
+            except Exception as exc:  # a bug of the fake becomes a visible 500
+                self.internal_errors.append(f"{method} {req.path}: {type(exc).__name__}: {exc}")
+                response = _error(500, str(exc), f"{type(exc).__name__}: {exc}").response
+            query: dict[str, str] = {}
+            for key, value in req.pairs:
+                query.setdefault(key, value)
+            try:
+                recorded_json: object = json.loads(body) if body.strip() else None
+            except ValueError:
+                recorded_json = None
+            self.requests.append(
+                RecordedRequest(
+                    method, req.path, query, dict(headers), recorded_json, response.status
+                )
+            )
+            return response
+
+    def _incoming(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> _Incoming:
+        split = urlsplit(target)
+        raw_path = unquote(split.path) or "/"
+        path, under_base = raw_path, True
+        base = self.url_base
+        if base and raw_path.lower() == base.lower():
+            path = "/"
+        elif base and raw_path.lower().startswith(base.lower() + "/"):
+            path = raw_path[len(base) :]
+        elif base:
+            under_base = False
+        return _Incoming(
+            method=method,
+            path=path,
+            under_base=under_base,
+            raw_path=raw_path,
+            raw_query=split.query,
+            pairs=parse_qsl(split.query, keep_blank_values=True),
+            headers=headers,
+            body=body,
+        )
+
+    def _authorised(self, req: _Incoming) -> bool:
+        provided: str | None = None
+        for key, value in req.pairs:
+            if key.lower() == "apikey":
+                provided = value
+                break
+        else:
+            if "x-api-key" in req.headers:
+                provided = req.headers["x-api-key"]
+            elif "authorization" in req.headers:
+                provided = req.headers["authorization"].replace("Bearer ", "")
+        if provided is None or not provided.strip():
+            return False
+        return provided == self.api_key
+
+    def _pipeline(self, req: _Incoming) -> _Response:
+        """Middleware order: auth, start-up 503, URL base redirect, content negotiation."""
+        if not req.anonymous and not self._authorised(req):
+            return _Response(401)  # empty body, no version header
+        response = self._gates(req) or self._route(req)
+        if req.is_api and response.status != 401:
+            response.headers["X-Application-Version"] = self.version
+        return response
+
+    def _gates(self, req: _Incoming) -> _Response | None:
+        if self.starting_requests > 0:
+            self.starting_requests -= 1
+            if req.is_api:
+                return _json_response(503, {"errorMessage": STARTING_MESSAGE})
+            return _Response(
+                503, STARTING_MESSAGE.encode(), {"Content-Type": "text/plain; charset=utf-8"}
+            )
+        if not req.under_base:
+            query = f"?{req.raw_query}" if req.raw_query else ""
+            return _Response(307, b"", {"Location": f"{self.url_base}{req.raw_path}{query}"})
+        if not _accepts_json(req.headers.get("accept", "")):
+            return _Response(406)
+        if self.fail_status is not None and not req.anonymous:
+            status = self.fail_status
+            body = b"" if status == 401 else b'{"message": "fake failure"}'
+            return _Response(status, body, {"Content-Type": "application/json"} if body else {})
+        return None
+
+    def _route(self, req: _Incoming) -> _Response:
+        allowed: list[str] = []
+        for route, pattern in _PATTERNS:
+            match = pattern.fullmatch(req.route_path)
+            if match is None:
+                continue
+            if route.method != req.method:
+                allowed.append(route.method)
+                continue
+            raw_id = match.groupdict().get("id")
+            query: dict[str, str] = {}
+            for key, value in req.pairs:
+                query.setdefault(key.lower(), value)
+            call = _Call(req.method, int(raw_id) if raw_id else None, query, req.headers, req.body)
+            return self._handlers[route.method, route.template](call)
+        if allowed:
+            return _Response(405, b"", {"Allow": ", ".join(sorted(set(allowed)))})
+        return _Response(404)
+
+    @staticmethod
+    def _json_body(call: _Call) -> object:
+        media = call.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in ("application/json", "text/json"):
+            raise _HttpError(_Response(415))
+        if not call.body.strip():
+            raise _problem("A non-empty request body is required.")
+        try:
+            payload: object = json.loads(call.body)
+        except ValueError:
+            raise _problem("The JSON value could not be parsed.") from None
+        return payload
+
+    # ---------------------------------------------------------------- ping and status
+
+    def _ping(self, call: _Call) -> _Response:
+        return _json_response(200, {"status": "OK"})
+
+    def _system_status(self, call: _Call) -> _Response:
+        boot = cast("_BootConfig", self._boot_config)
+        return _json_response(
+            200,
+            {
+                "appName": "Prowlarr",
+                "instanceName": boot.instance_name,
+                "version": self.version,
+                "buildTime": "2026-03-30T00:00:00Z",
+                "isDebug": False,
+                "isProduction": True,
+                "isAdmin": False,
+                "isUserInteractive": True,
+                "startupPath": "/app/prowlarr/bin",
+                "appData": "/config",
+                "osName": "alpine",
+                "osVersion": "3.24.0",
+                "isNetCore": True,
+                "isLinux": True,
+                "isOsx": False,
+                "isWindows": False,
+                "isDocker": False,
+                "mode": "console",
+                "branch": boot.branch,
+                "databaseType": "sqLite",
+                "databaseVersion": "3.49.2",
+                "authentication": boot.authentication,
+                "migrationVersion": 43,
+                "urlBase": boot.url_base,
+                "runtimeVersion": "8.0.22",
+                "runtimeName": "netcore",
+                "startTime": _utc(self._start_time),
+                "packageVersion": f"{self.version}-ls1",
+                "packageAuthor": "[linuxserver.io](https://www.linuxserver.io/)",
+                "packageUpdateMechanism": "docker",
+            },
+        )
+
+    # ---------------------------------------------------------------- applications
+
+    def _app_json(self, app: StoredApplication) -> JsonDict:
+        impl = IMPLEMENTATIONS[app.implementation]
+        return {
+            "syncLevel": app.sync_level,
+            "enable": app.enable,
+            "name": app.name,
+            "fields": [
+                _field_json(spec, order, app.fields.get(spec.name))
+                for order, spec in enumerate(impl.fields)
+            ],
+            "implementationName": impl.name,
+            "implementation": impl.name,
+            "configContract": impl.contract,
+            "infoLink": impl.info_link,
+            "tags": list(app.tags),
+            "id": app.id,
+        }
+
+    def _insert(
+        self,
+        impl: _Implementation,
+        name: str,
+        sync_level: str,
+        tags: list[int],
+        settings: dict[str, object],
+    ) -> int:
+        app_id = self._next_app_id
+        self._next_app_id += 1
+        self._apps[app_id] = StoredApplication(
+            app_id, name, impl.name, impl.contract, sync_level, tags, settings
+        )
+        return app_id
+
+    def _not_found(self, app_id: int) -> _HttpError:
+        return _error(404, f"ApplicationDefinition with ID {app_id} does not exist")
+
+    def _shared_failures(self, res: _ResourceIn, own_id: int) -> list[JsonDict]:
+        failures: list[JsonDict] = []
+        if not res.name or not res.name.strip():
+            failures.append(
+                _rule_failure(
+                    "Name", "Name", "'Name' must not be empty.", res.name, "NotEmptyValidator"
+                )
+            )
+        elif any(
+            a.name.casefold() == res.name.casefold() and a.id != own_id
+            for a in self._apps.values()
+        ):
+            failures.append(
+                _rule_failure("Name", "Name", "Should be unique", res.name, "PredicateValidator")
+            )
+        for prop, display, value in (
+            ("Implementation", "Implementation", res.implementation),
+            ("ConfigContract", "Config Contract", res.config_contract),
+        ):
+            if not value or not value.strip():
+                failures.append(
+                    _rule_failure(
+                        prop,
+                        display,
+                        f"'{display}' must not be empty.",
+                        value,
+                        "NotEmptyValidator",
+                    )
+                )
+        return failures
+
+    @staticmethod
+    def _implementation(res: _ResourceIn) -> _Implementation:
+        impl = IMPLEMENTATIONS.get(res.implementation or "")
+        if impl is None or impl.contract != res.config_contract:
+            raise _error(
+                500,
+                "Sequence contains no matching element",
+                f"System.InvalidOperationException: no {res.implementation!r} provider "
+                f"with contract {res.config_contract!r}",
+            )
+        return impl
+
+    @staticmethod
+    def _read_settings(
+        impl: _Implementation, res: _ResourceIn, existing: StoredApplication | None
+    ) -> dict[str, object]:
+        """A new settings object: given fields by exact name, every other one its default."""
+        given: dict[str, object] = {}
+        for name, value in res.fields or []:
+            given.setdefault(name, value)
+        settings: dict[str, object] = {}
+        for spec in impl.fields:
+            if spec.name not in given:
+                settings[spec.name] = copy.deepcopy(spec.default)
+                continue
+            value = _coerce(spec, given[spec.name])
+            if (
+                value == MASK
+                and spec.privacy in ("apiKey", "password")
+                and existing is not None
+                and spec.name in existing.fields
+            ):
+                value = existing.fields[spec.name]
+            settings[spec.name] = value
+        return settings
+
+    @staticmethod
+    def _settings_failures(
+        impl: _Implementation, settings: Mapping[str, object]
+    ) -> list[JsonDict]:
+        failures: list[JsonDict] = []
+        for prop, key in (("BaseUrl", "baseUrl"), ("ProwlarrUrl", "prowlarrUrl")):
+            value = settings.get(key)
+            if not _valid_url(value):
+                shown = value if isinstance(value, str) else ""
+                failures.append(_settings_failure(prop, f"Invalid Url: '{shown}'", value))
+        api_key = settings.get("apiKey")
+        if not isinstance(api_key, str) or not api_key.strip():
+            failures.append(_settings_failure("ApiKey", "'Api Key' must not be empty.", api_key))
+        if impl.categories_required and not settings.get("syncCategories"):
+            failures.append(
+                _settings_failure(
+                    "SyncCategories",
+                    "'Sync Categories' must not be empty.",
+                    settings.get("syncCategories"),
+                )
+            )
+        return failures
+
+    def _connection_failures(
+        self, impl: _Implementation, settings: Mapping[str, object]
+    ) -> list[JsonDict]:
+        """The live test against the target app; fails when its baseUrl is unreachable."""
+        base_url = str(settings.get("baseUrl") or "")
+        self.connection_tests.append(base_url)
+        if any(entry and entry in base_url for entry in self.unreachable):
+            host = urlsplit(base_url).netloc or base_url
+            return [
+                _settings_failure(
+                    "BaseUrl",
+                    f"Unable to complete application test, cannot connect to {impl.name}. "
+                    f"Connection refused ({host})",
+                )
+            ]
+        return []
+
+    def _list_apps(self, call: _Call) -> _Response:
+        apps = sorted(self._apps.values(), key=lambda a: (a.name.casefold(), a.id))
+        return _json_response(200, [self._app_json(a) for a in apps])
+
+    def _get_app(self, call: _Call) -> _Response:
+        app_id = cast("int", call.route_id)
+        app = self._apps.get(app_id)
+        if app is None:
+            raise self._not_found(app_id)
+        return _json_response(200, self._app_json(app))
+
+    def _schema(self, call: _Call) -> _Response:
+        templates: list[JsonDict] = []
+        for impl in sorted(IMPLEMENTATIONS.values(), key=lambda i: i.name):
+            fields = [
+                _field_json(spec, order, spec.default) for order, spec in enumerate(impl.fields)
+            ]
+            templates.append(
+                {
+                    "syncLevel": "fullSync",
+                    "enable": True,
+                    "fields": fields,
+                    "implementationName": impl.name,
+                    "implementation": impl.name,
+                    "configContract": impl.contract,
+                    "infoLink": impl.info_link,
+                    "tags": [],
+                    "presets": [],
+                }
+            )
+        return _json_response(200, templates)
+
+    def _create_app(self, call: _Call) -> _Response:
+        res = _parse_resource(self._json_body(call))
+        failures = self._shared_failures(res, own_id=res.id)
+        if res.fields is None:
+            failures.append(
+                _rule_failure(
+                    "Fields", "Fields", "'Fields' must not be empty.", None, "NotNullValidator"
+                )
+            )
+        if failures:
+            raise _HttpError(_json_response(400, failures))
+        impl = self._implementation(res)
+        settings = self._read_settings(impl, res, existing=None)
+        if res.sync_level != "disabled":
+            failures = self._settings_failures(impl, settings)
+            if not failures:
+                # forceSave only waives warnings: the connection test runs on POST regardless.
+                failures = self._connection_failures(impl, settings)
+            if failures:
+                raise _HttpError(_json_response(400, failures))
+        if res.id:
+            raise _error(
+                500,
+                f"Can't insert model with existing ID {res.id}",
+                f"System.InvalidOperationException: Can't insert model with existing ID {res.id}",
+            )
+        name = cast("str", res.name)
+        app_id = self._insert(impl, name, res.sync_level, res.tags, settings)
+        location = f"{self.url_base}/api/v1/applications/{app_id}"
+        return _json_response(201, self._app_json(self._apps[app_id]), {"Location": location})
+
+    def _update_app(self, call: _Call) -> _Response:
+        res = _parse_resource(self._json_body(call))
+        app_id = res.id or call.route_id or 0
+        if app_id <= 0:
+            raise _HttpError(
+                _json_response(
+                    400,
+                    [
+                        _rule_failure(
+                            "Id",
+                            "Id",
+                            "'Id' must be greater than '0'.",
+                            app_id,
+                            "GreaterThanValidator",
+                        )
+                    ],
+                )
+            )
+        failures = self._shared_failures(res, own_id=app_id)
+        if failures:
+            raise _HttpError(_json_response(400, failures))
+        existing = self._apps.get(app_id)
+        if existing is None:
+            raise self._not_found(app_id)
+        impl = self._implementation(res)
+        settings = self._read_settings(impl, res, existing=existing)
+        if res.sync_level != "disabled":
+            failures = self._settings_failures(impl, settings)
+            if not failures and not _query_bool(call, "forceSave"):
+                failures = self._connection_failures(impl, settings)
+            if failures:
+                raise _HttpError(_json_response(400, failures))
+        self._apps[app_id] = StoredApplication(
+            app_id,
+            cast("str", res.name),
+            impl.name,
+            impl.contract,
+            res.sync_level,
+            res.tags,
+            settings,
+        )
+        return _json_response(202, self._app_json(self._apps[app_id]))
+
+    def _delete_app(self, call: _Call) -> _Response:
+        app_id = cast("int", call.route_id)
+        if app_id <= 0:
+            raise _HttpError(
+                _json_response(
+                    400,
+                    [
+                        _rule_failure(
+                            "Id",
+                            "Id",
+                            "'Id' must be greater than '0'.",
+                            app_id,
+                            "GreaterThanValidator",
+                        )
+                    ],
+                )
+            )
+        self._apps.pop(app_id, None)
+        return _json_response(200, {})
+
+    def _test_app(self, call: _Call) -> _Response:
+        res = _parse_resource(self._json_body(call))
+        failures = self._shared_failures(res, own_id=res.id)
+        if failures:
+            raise _HttpError(_json_response(400, failures))
+        impl = self._implementation(res)
+        existing = self._apps.get(res.id) if res.id > 0 else None
+        settings = self._read_settings(impl, res, existing=existing)
+        failures = self._settings_failures(impl, settings) or self._connection_failures(
+            impl, settings
+        )
+        if failures:
+            raise _HttpError(_json_response(400, failures))
+        return _json_response(200, "{}")
+
+    def _test_all(self, call: _Call) -> _Response:
+        results: list[JsonDict] = []
+        for app in sorted(self._apps.values(), key=lambda a: a.id):
+            impl = IMPLEMENTATIONS[app.implementation]
+            failures = self._connection_failures(impl, app.fields)
+            results.append({"id": app.id, "isValid": not failures, "validationFailures": failures})
+        status = 200 if all(r["isValid"] for r in results) else 400
+        return _json_response(status, results)
+
+    # ---------------------------------------------------------------- commands
+
+    def _post_command(self, call: _Call) -> _Response:
+        payload = _as_object(self._json_body(call))
+        if payload is None:
+            raise _problem("The JSON value could not be converted to CommandResource.")
+        data = _lower_keys(payload)
+        raw_name = data.get("name")
+        if raw_name is not None and not isinstance(raw_name, str):
+            raise _problem("The JSON value could not be converted to System.String. Path: $.name")
+        if not raw_name or not raw_name.strip():
+            failure = _rule_failure(
+                "Name", "Name", "'Name' must not be empty.", raw_name, "NotEmptyValidator"
+            )
+            raise _HttpError(_json_response(400, [failure]))
+        kind = _COMMAND_TYPES.get(raw_name.strip().lower())
+        if kind is None:
+            raise _error(
+                500,
+                "Sequence contains no matching element",
+                "System.InvalidOperationException: Sequence contains no matching element",
+            )
+        options: dict[str, bool] = {}
+        for option, default in kind.options:
+            value = data.get(option.lower(), default)
+            if value is None:
+                value = default
+            if not isinstance(value, bool):
+                raise _problem(
+                    f"The JSON value could not be converted to System.Boolean: {option}"
+                )
+            options[option] = value
+        for cmd in self._commands.values():
+            if (
+                cmd.name == kind.name
+                and cmd.options == options
+                and cmd.status in ("queued", "started")
+            ):
+                return _json_response(201, _command_json(cmd))
+        cmd = FakeCommand(
+            id=self._next_command_id,
+            name=kind.name,
+            options=options,
+            queued=datetime.now(timezone.utc),
+            client_user_agent=call.headers.get("user-agent"),
+        )
+        self._next_command_id += 1
+        self._commands[cmd.id] = cmd
+        location = f"{self.url_base}/api/v1/command/{cmd.id}"
+        return _json_response(201, _command_json(cmd), {"Location": location})
+
+    def _get_command(self, call: _Call) -> _Response:
+        cmd = self._commands.get(cast("int", call.route_id))
+        if cmd is None:
+            raise _error(404, "Not Found")
+        self._advance(cmd)
+        return _json_response(200, _command_json(cmd))
+
+    def _list_commands(self, call: _Call) -> _Response:
+        return _json_response(200, [_command_json(c) for c in self._commands.values()])
+
+    def _cancel_command(self, call: _Call) -> _Response:
+        cmd = self._commands.get(cast("int", call.route_id))
+        if cmd is None:
+            raise _error(404, "Not Found")
+        if cmd.status == "queued":
+            cmd.status = "cancelled"
+            cmd.ended = datetime.now(timezone.utc)
+        return _json_response(200, {})
+
+    def _advance(self, cmd: FakeCommand) -> None:
+        """One step of the lifecycle: queued → started → completed (or failed)."""
+        now = datetime.now(timezone.utc)
+        if cmd.status == "queued":
+            cmd.status = "started"
+            cmd.started = now
+        elif cmd.status == "started":
+            try:
+                if cmd.name in self.failing_commands:
+                    raise RuntimeError(f"{cmd.name} failed (fake)")
+                if cmd.name == "ResetApiKey":
+                    self.reset_api_key()
+                elif cmd.name == "ApplicationIndexerSync":
+                    self.syncs.append(cmd.options["forceSync"])
+            except (RuntimeError, FakeStartError, OSError) as exc:
+                cmd.status = "failed"
+                cmd.message = str(exc)
+                cmd.exception = f"{type(exc).__name__}: {exc}"
+            else:
+                cmd.status = "completed"
+                cmd.message = "Completed"
+            cmd.ended = now
