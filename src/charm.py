@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""Juju charm for Prowlarr: run it, own its API-key secret, register the media managers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+import ops
+from charms.prowlarr_k8s.v0.media_indexer import (
+    SECRET_CONTENT_KEY,
+    ApiKeyStatus,
+    MediaIndexerProvider,
+    MediaIndexerRequirerData,
+    RemoteData,
+)
+
+from charm_config import CharmConfig, InvalidConfigError, load_config
+from registration import (
+    IMPLEMENTATIONS,
+    DesiredApplication,
+    dump_records,
+    load_records,
+    sync_applications,
+)
+from workload import (
+    CONTAINER_NAME,
+    PORT,
+    ConfigXmlError,
+    ProwlarrAuthError,
+    ProwlarrClient,
+    ProwlarrConfig,
+    ProwlarrError,
+    Workload,
+)
+
+logger = logging.getLogger(__name__)
+# httpx logs every request URL at INFO: keep juju debug-log about the charm, not its HTTP traffic.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+SECRET_LABEL = "prowlarr-api-key"  # noqa: S105 - a label, not a password
+PEER_RELATION = "prowlarr-peers"
+RECORDS_KEY = "applications"
+COMMAND_TIMEOUT = 60.0
+
+
+@dataclass
+class _Outcome:
+    """What this dispatch found out; collect-status turns it into the unit status."""
+
+    statuses: list[ops.StatusBase] = field(default_factory=list[ops.StatusBase])
+    synced: int | None = None
+
+
+class ProwlarrCharm(ops.CharmBase):
+    """Runs Prowlarr on the leader and shares its API key only through a Juju secret."""
+
+    _stored = ops.StoredState()
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        self._stored.set_default(workload_version="", restarted_for="")
+        self.workload = Workload(self.unit.get_container(CONTAINER_NAME))
+        self.media_indexer = MediaIndexerProvider(self)
+        self._outcome: _Outcome | None = None
+
+        for event in (
+            self.on.install,
+            self.on.upgrade_charm,
+            self.on.config_changed,
+            self.on.leader_elected,
+            self.on.update_status,
+            self.on[CONTAINER_NAME].pebble_ready,
+            self.on["config"].storage_attached,
+            self.on["media-indexer"].relation_joined,
+            self.media_indexer.on.changed,
+            self.media_indexer.on.api_key_changed,
+            self.on[PEER_RELATION].relation_changed,
+        ):
+            framework.observe(event, self._reconcile)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+        framework.observe(self.on.rotate_api_key_action, self._on_rotate_api_key)
+        framework.observe(self.on.sync_indexers_action, self._on_sync_indexers)
+        framework.observe(self.on.secret_rotate, self._on_secret_rotate)
+        framework.observe(self.on.secret_remove, self._on_secret_remove)
+
+    # ----------------------------------------------------------------- reconcile
+
+    def _reconcile(self, _: ops.EventBase | None = None) -> None:
+        """Bring the workload, the secret, the relations and Prowlarr in line; idempotent."""
+        outcome = self._outcome = _Outcome()
+        if not self.unit.is_leader():
+            self._idle()
+            outcome.statuses.append(
+                ops.BlockedStatus(
+                    "standby: Prowlarr runs on the leader only; scale back to 1 unit"
+                )
+            )
+            return
+        try:
+            config = load_config(self.config)
+        except InvalidConfigError as e:
+            outcome.statuses.append(ops.BlockedStatus(str(e)))
+            return
+        if not self.model.storages.get("config"):
+            outcome.statuses.append(ops.WaitingStatus("waiting for the config storage"))
+            return
+        if not self.workload.can_connect():
+            outcome.statuses.append(
+                ops.WaitingStatus("waiting for Pebble in the prowlarr container")
+            )
+            return
+        try:
+            prowlarr = self._ensure_workload(config)
+        except ConfigXmlError as e:
+            outcome.statuses.append(ops.BlockedStatus(f"/config/config.xml: {e}"))
+            return
+        secret = self._ensure_secret(prowlarr.api_key, config)
+        self.media_indexer.publish(
+            secret, api_url=self._api_url, base_path=prowlarr.url_base or None
+        )
+        with ProwlarrClient(prowlarr.api_key, prowlarr.url_base) as client:
+            if self._check_prowlarr(outcome, client, prowlarr):
+                self._register_applications(outcome, client, config, prowlarr.url_base)
+
+    def _idle(self) -> None:
+        """A non-leader does not run Prowlarr: the SQLite database cannot be shared."""
+        if self.workload.can_connect() and self.workload.is_running():
+            logger.info("stopping Prowlarr: this unit is not the leader")
+            self.workload.stop()
+
+    @property
+    def _api_url(self) -> str:
+        return f"http://{self.app.name}.{self.model.name}.svc.cluster.local:{PORT}"
+
+    def _ensure_workload(self, config: CharmConfig) -> ProwlarrConfig:
+        """Own /config, seed config.xml with a key before the first start, run the service."""
+        self.workload.ensure_ownership()
+        prowlarr, written = self.workload.ensure_config()
+        if written:
+            logger.info("wrote a fresh API key into config.xml before Prowlarr's first start")
+        if self.workload.ensure_layer(config.log_level, prowlarr.url_base):
+            logger.info("Pebble layer changed: Prowlarr (re)started")
+        self.unit.set_ports(PORT)
+        return prowlarr
+
+    def _ensure_secret(self, api_key: str, config: CharmConfig) -> ops.Secret:
+        """Create or update the app secret from config.xml's key: a new revision only on change."""
+        policy = config.api_key_rotation.policy
+        content = {SECRET_CONTENT_KEY: api_key}
+        try:
+            secret = self.model.get_secret(label=SECRET_LABEL)
+        except ops.SecretNotFoundError:
+            logger.info("creating the %s secret", SECRET_LABEL)
+            return self.app.add_secret(
+                content,
+                label=SECRET_LABEL,
+                description="Prowlarr's API key",
+                rotate=None if policy is ops.SecretRotate.NEVER else policy,
+            )
+        tracked = secret.get_content()
+        if secret.peek_content() != content:
+            logger.info("Prowlarr's API key changed in config.xml: new secret revision")
+            secret.set_content(content)
+            secret.get_content(refresh=True)
+        elif tracked != content:
+            secret.get_content(refresh=True)  # track the latest, so old revisions can be removed
+        if (secret.get_info().rotation or ops.SecretRotate.NEVER) != policy:
+            logger.info("setting the rotation policy of %s to %s", SECRET_LABEL, policy.value)
+            secret.set_info(rotate=policy)
+        return secret
+
+    def _check_prowlarr(
+        self, outcome: _Outcome, client: ProwlarrClient, prowlarr: ProwlarrConfig
+    ) -> bool:
+        """Tell whether Prowlarr answers and accepts config.xml's key; restart it once if not."""
+        if not client.ping():
+            outcome.statuses.append(ops.WaitingStatus("Prowlarr is starting"))
+            return False
+        try:
+            status = client.system_status()
+        except ProwlarrAuthError:
+            fingerprint = hashlib.sha256(prowlarr.api_key.encode()).hexdigest()
+            if self._stored.restarted_for == fingerprint:
+                outcome.statuses.append(
+                    ops.BlockedStatus(
+                        "Prowlarr rejects the API key in config.xml even after a restart"
+                    )
+                )
+                return False
+            logger.warning(
+                "Prowlarr rejects the API key in config.xml (edited without a restart): "
+                "restarting it through Pebble"
+            )
+            self._stored.restarted_for = fingerprint
+            self.workload.restart()
+            outcome.statuses.append(ops.WaitingStatus("restarting Prowlarr to load its API key"))
+            return False
+        except ProwlarrError as e:
+            outcome.statuses.append(ops.WaitingStatus(f"Prowlarr is not ready: {e}"))
+            return False
+        self._stored.restarted_for = ""
+        if status.version != self._stored.workload_version:
+            self.unit.set_workload_version(status.version)
+            self._stored.workload_version = status.version
+        return True
+
+    # ----------------------------------------------------------------- registration
+
+    def _desired_applications(
+        self, outcome: _Outcome, prowlarr_url: str, config: CharmConfig
+    ) -> list[DesiredApplication]:
+        """Each valid, granted requirer as the application it wants; problems go to status."""
+        desired: list[DesiredApplication] = []
+        for remote in self.media_indexer.get_requirers():
+            if remote.error:
+                outcome.statuses.append(ops.BlockedStatus(remote.error))
+                continue
+            data = remote.data
+            if data is None:
+                continue
+            wanted = self._desired_for(outcome, remote, data, prowlarr_url, config)
+            if wanted is not None:
+                desired.append(wanted)
+        return desired
+
+    def _desired_for(
+        self,
+        outcome: _Outcome,
+        remote: RemoteData[MediaIndexerRequirerData],
+        data: MediaIndexerRequirerData,
+        prowlarr_url: str,
+        config: CharmConfig,
+    ) -> DesiredApplication | None:
+        app_name = remote.app_name or f"relation {remote.relation.id}"
+        result = self.media_indexer.get_api_key(remote.relation, data.api_key_secret_id)
+        if result.status is ApiKeyStatus.NOT_GRANTED:
+            if self._is_cross_model(data.api_key_secret_id):
+                outcome.statuses.append(
+                    ops.BlockedStatus(
+                        f"{app_name}: its key secret comes from another model; Juju cannot "
+                        "grant it across a cross-model relation"
+                    )
+                )
+            else:
+                outcome.statuses.append(
+                    ops.WaitingStatus(f"waiting for {app_name} to grant its API key secret")
+                )
+            return None
+        if result.api_key is None:
+            outcome.statuses.append(ops.BlockedStatus(f"{app_name}: its secret holds no api-key"))
+            return None
+        implementation, contract = IMPLEMENTATIONS[data.manager.value]
+        return DesiredApplication(
+            relation_id=remote.relation.id,
+            remote_app=app_name,
+            name=data.instance_name,
+            implementation=implementation,
+            config_contract=contract,
+            prowlarr_url=prowlarr_url,
+            base_url=data.api_url.rstrip("/") + (data.base_path or ""),
+            sync_level=config.sync_level.prowlarr,
+            api_key=result.api_key,
+        )
+
+    def _is_cross_model(self, secret_id: str) -> bool:
+        """A secret URI naming another model's UUID comes over a cross-model relation."""
+        prefix = "secret://"
+        if not secret_id.startswith(prefix):
+            return False
+        return secret_id[len(prefix) :].split("/", 1)[0] != self.model.uuid
+
+    def _register_applications(
+        self, outcome: _Outcome, client: ProwlarrClient, config: CharmConfig, url_base: str
+    ) -> None:
+        peers = self.model.get_relation(PEER_RELATION)
+        if peers is None:
+            outcome.statuses.append(ops.WaitingStatus("waiting for the peer relation"))
+            return
+        desired = self._desired_applications(outcome, self._api_url + url_base, config)
+        live = {relation.id for relation in self.media_indexer.relations}
+        databag = peers.data[self.app]
+        records = load_records(databag.get(RECORDS_KEY))
+        try:
+            report = sync_applications(client, desired, records, live)
+        except ProwlarrError as e:
+            outcome.statuses.append(ops.WaitingStatus(f"cannot read Prowlarr's applications: {e}"))
+            return
+        if report.created or report.updated or report.deleted:
+            logger.info(
+                "Prowlarr applications: %d created, %d updated, %d deleted",
+                report.created,
+                report.updated,
+                report.deleted,
+            )
+        serialized = dump_records(report.records) if report.records else ""
+        if serialized != databag.get(RECORDS_KEY, ""):
+            databag[RECORDS_KEY] = serialized
+        for problem in report.problems:
+            status = ops.WaitingStatus if problem.waiting else ops.BlockedStatus
+            outcome.statuses.append(status(str(problem)))
+        outcome.synced = report.synced
+
+    # ----------------------------------------------------------------- status
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        outcome = self._outcome
+        if outcome is None:
+            return  # nothing was reconciled in this dispatch: keep the current status
+        for status in outcome.statuses:
+            event.add_status(status)
+        synced = outcome.synced or 0
+        noun = "application" if synced == 1 else "applications"
+        event.add_status(ops.ActiveStatus(f"{synced} {noun} synced"))
+
+    # ----------------------------------------------------------------- rotation
+
+    def _on_rotate_api_key(self, event: ops.ActionEvent) -> None:
+        if not self.unit.is_leader():
+            event.fail(
+                "rotate-api-key runs on the leader unit only (the one marked * in juju status)"
+            )
+            return
+        try:
+            secret_id, revision = self._rotate()
+        except _RotationError as e:
+            event.fail(f"API key not rotated: {e}")
+        else:
+            event.set_results({"secret-id": secret_id, "revision": revision})
+        finally:
+            self._reconcile()
+
+    def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
+        if event.secret.label != SECRET_LABEL or not self.unit.is_leader():
+            return
+        try:
+            self._rotate()
+        except _RotationError as e:
+            logger.error("scheduled rotation of Prowlarr's API key failed: %s", e)
+        self._reconcile()
+
+    def _rotate(self) -> tuple[str, int]:
+        """Rotate through Prowlarr's ResetApiKey, verify, then store the new key.
+
+        Returns the secret's ID and its new revision. Raises _RotationError, after which the
+        caller's reconcile leaves the secret holding the key Prowlarr accepts.
+        """
+        if not self.workload.can_connect():
+            raise _RotationError("the prowlarr container is not reachable")
+        try:
+            before = self.workload.read_config()
+        except ConfigXmlError as e:
+            raise _RotationError(f"/config/config.xml: {e}") from None
+        if before is None:
+            raise _RotationError("Prowlarr has no API key yet")
+        try:
+            secret = self.model.get_secret(label=SECRET_LABEL)
+            revision = secret.get_info().revision
+        except ops.SecretNotFoundError:
+            raise _RotationError(f"the {SECRET_LABEL} secret does not exist yet") from None
+        try:
+            with ProwlarrClient(before.api_key, before.url_base) as client:
+                command = client.run_command("ResetApiKey")
+                done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
+                if done.status != "completed":
+                    raise _RotationError(
+                        f"Prowlarr's ResetApiKey ended {done.status}: {done.message}"
+                    )
+                after = self.workload.read_config()
+                if after is None or after.api_key == before.api_key:
+                    raise _RotationError("Prowlarr did not write a new key to config.xml")
+                if not client.key_accepted(after.api_key):
+                    raise _RotationError("Prowlarr rejects the new key from config.xml")
+                if client.key_accepted(before.api_key):
+                    raise _RotationError("Prowlarr still accepts the old key")
+        except ProwlarrError as e:
+            raise _RotationError(f"Prowlarr: {e}") from None
+        except ConfigXmlError as e:
+            raise _RotationError(f"/config/config.xml: {e}") from None
+        secret.set_content({SECRET_CONTENT_KEY: after.api_key})
+        secret.get_content(refresh=True)
+        secret_id = secret.id or secret.get_info().id
+        logger.info("rotated Prowlarr's API key: %s revision %d", secret_id, revision + 1)
+        return secret_id, revision + 1
+
+    def _on_secret_remove(self, event: ops.SecretRemoveEvent) -> None:
+        if event.secret.label == SECRET_LABEL and self.unit.is_leader():
+            logger.info("removing obsolete revision %d of %s", event.revision, SECRET_LABEL)
+            event.remove_revision()
+
+    # ----------------------------------------------------------------- sync action
+
+    def _on_sync_indexers(self, event: ops.ActionEvent) -> None:
+        if not self.unit.is_leader():
+            event.fail(
+                "sync-indexers runs on the leader unit only (the one marked * in juju status)"
+            )
+            return
+        if not self.workload.can_connect():
+            event.fail("the prowlarr container is not reachable")
+            return
+        try:
+            prowlarr = self.workload.read_config()
+        except ConfigXmlError as e:
+            event.fail(f"/config/config.xml: {e}")
+            return
+        if prowlarr is None:
+            event.fail("Prowlarr has no API key yet")
+            return
+        try:
+            with ProwlarrClient(prowlarr.api_key, prowlarr.url_base) as client:
+                command = client.run_command("ApplicationIndexerSync", forceSync=True)
+                done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
+                applications = len(client.list_applications())
+        except ProwlarrError as e:
+            event.fail(f"Prowlarr: {e}")
+            return
+        if done.status != "completed":
+            event.fail(f"ApplicationIndexerSync ended {done.status}: {done.message or ''}")
+            return
+        event.set_results(
+            {"status": done.status, "message": done.message or "", "applications": applications}
+        )
+
+
+class _RotationError(Exception):
+    """Rotation did not complete; the message says why (never the key)."""
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(ProwlarrCharm)

@@ -1,0 +1,92 @@
+"""The charm's configuration options, typed and validated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+import ops
+
+from workload import LogLevel
+
+
+class SyncLevel(str, Enum):
+    """The `sync-level` option; `.prowlarr` is the value of Prowlarr's `syncLevel` field."""
+
+    FULL_SYNC = "full-sync"
+    ADD_REMOVE_ONLY = "add-remove-only"
+    DISABLED = "disabled"
+
+    @property
+    def prowlarr(self) -> str:
+        """Prowlarr's own name for this level."""
+        return {
+            SyncLevel.FULL_SYNC: "fullSync",
+            SyncLevel.ADD_REMOVE_ONLY: "addOnly",
+            SyncLevel.DISABLED: "disabled",
+        }[self]
+
+
+class KeyRotation(str, Enum):
+    """The `api-key-rotation` option: the Juju rotation policy of the API-key secret."""
+
+    DISABLED = "disabled"
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
+
+    @property
+    def policy(self) -> ops.SecretRotate:
+        """The ops rotation policy (NEVER for disabled)."""
+        if self is KeyRotation.DISABLED:
+            return ops.SecretRotate.NEVER
+        return ops.SecretRotate(self.value)
+
+
+@dataclass(frozen=True)
+class CharmConfig:
+    """Validated charm configuration."""
+
+    log_level: LogLevel
+    sync_level: SyncLevel
+    api_key_rotation: KeyRotation
+
+
+class InvalidConfigError(Exception):
+    """One or more options have a value outside their allowed set; the message names them."""
+
+
+def _parse(options: Mapping[str, object], name: str, enum: type[Enum], default: str) -> object:
+    raw = options.get(name, default)
+    value = str(raw).strip().lower()
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in enum)
+        raise InvalidConfigError(f"invalid {name} {raw!r}: use one of {allowed}") from None
+
+
+def load_config(options: Mapping[str, object]) -> CharmConfig:
+    """Validate the charm's config; raise InvalidConfigError naming every bad option."""
+    errors: list[str] = []
+    values: dict[str, object] = {}
+    for name, enum, default in (
+        ("log-level", LogLevel, "info"),
+        ("sync-level", SyncLevel, "full-sync"),
+        ("api-key-rotation", KeyRotation, "disabled"),
+    ):
+        try:
+            values[name] = _parse(options, name, enum, default)
+        except InvalidConfigError as e:
+            errors.append(str(e))
+    if errors:
+        raise InvalidConfigError("; ".join(errors))
+    return CharmConfig(
+        log_level=LogLevel(values["log-level"]),
+        sync_level=SyncLevel(values["sync-level"]),
+        api_key_rotation=KeyRotation(values["api-key-rotation"]),
+    )

@@ -1,0 +1,269 @@
+"""Register related media managers as Prowlarr applications, idempotently.
+
+The charm manages only the applications it created (or adopted by name). It remembers them as
+`ManagedRecord`s — relation id, Prowlarr application id and a fingerprint of what it last applied.
+The fingerprint covers the media manager's API key only as a hash, so records can live in a
+databag without leaking the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from workload import (
+    Application,
+    ProwlarrClient,
+    ProwlarrConnectionError,
+    ProwlarrError,
+    ProwlarrValidationError,
+)
+
+logger = logging.getLogger(__name__)
+
+# Prowlarr implementation and settings contract for each media manager of the interface.
+IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
+    "radarr": ("Radarr", "RadarrSettings"),
+    "sonarr": ("Sonarr", "SonarrSettings"),
+    "lidarr": ("Lidarr", "LidarrSettings"),
+    "readarr": ("Readarr", "ReadarrSettings"),
+    "whisparr": ("Whisparr", "WhisparrSettings"),
+}
+
+_MAX_MESSAGE = 110
+
+
+@dataclass(frozen=True)
+class DesiredApplication:
+    """What one media-indexer relation asks Prowlarr to hold."""
+
+    relation_id: int
+    remote_app: str
+    name: str
+    implementation: str
+    config_contract: str
+    prowlarr_url: str
+    base_url: str
+    sync_level: str
+    api_key: str = field(repr=False)
+
+    def fingerprint(self) -> str:
+        """A digest of every managed value; the key enters it only as its own hash."""
+        managed = {
+            "name": self.name,
+            "implementation": self.implementation,
+            "prowlarrUrl": self.prowlarr_url,
+            "baseUrl": self.base_url,
+            "syncLevel": self.sync_level,
+            "apiKey": hashlib.sha256(self.api_key.encode()).hexdigest(),
+        }
+        return hashlib.sha256(json.dumps(managed, sort_keys=True).encode()).hexdigest()
+
+
+class ManagedRecord(BaseModel):
+    """An application the charm registered, as kept in the peer databag."""
+
+    model_config = ConfigDict(frozen=True)
+
+    relation_id: int
+    app_id: int
+    fingerprint: str
+
+
+def load_records(raw: str | None) -> dict[int, ManagedRecord]:
+    """Parse the records kept in the peer databag; unreadable data counts as none."""
+    if not raw:
+        return {}
+    try:
+        items = json.loads(raw)
+        records = [ManagedRecord.model_validate(item) for item in items]
+    except (ValueError, TypeError, ValidationError):
+        logger.warning("ignoring unreadable application records in the peer databag")
+        return {}
+    return {record.relation_id: record for record in records}
+
+
+def dump_records(records: dict[int, ManagedRecord]) -> str:
+    """Serialise records deterministically, so an unchanged set writes the same string."""
+    return json.dumps(
+        [records[rid].model_dump() for rid in sorted(records)], separators=(",", ":")
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one application could not be synced; `waiting` when it should fix itself."""
+
+    name: str
+    message: str
+    waiting: bool = True
+
+    def __str__(self) -> str:
+        text = f"{self.name}: {self.message}"
+        return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+@dataclass
+class SyncReport:
+    """The outcome of one sync: records to keep, what changed, and problems to show."""
+
+    records: dict[int, ManagedRecord]
+    problems: list[Problem] = field(default_factory=list[Problem])
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    synced: int = 0
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _differs(app: Application, desired: DesiredApplication) -> bool:
+    return (
+        app.name != desired.name
+        or app.implementation != desired.implementation
+        or app.sync_level != desired.sync_level
+        or _text(app.field_value("prowlarrUrl")) != desired.prowlarr_url
+        or _text(app.field_value("baseUrl")) != desired.base_url
+    )
+
+
+def _apply(app: Application, desired: DesiredApplication) -> Application:
+    """Set the managed values on a full resource; every other field stays as it is."""
+    updated = app.model_copy(
+        update={
+            "name": desired.name,
+            "implementation": desired.implementation,
+            "config_contract": desired.config_contract,
+            "sync_level": desired.sync_level,
+        }
+    )
+    updated = updated.with_field("prowlarrUrl", desired.prowlarr_url)
+    updated = updated.with_field("baseUrl", desired.base_url)
+    return updated.with_field("apiKey", desired.api_key)
+
+
+def _failure_message(error: ProwlarrError) -> str:
+    if isinstance(error, ProwlarrValidationError) and error.failures:
+        return "; ".join(failure.error_message for failure in error.failures)
+    return str(error)
+
+
+class _Sync:
+    """One pass over Prowlarr's applications (see `sync_applications`)."""
+
+    def __init__(self, client: ProwlarrClient, records: dict[int, ManagedRecord]) -> None:
+        self.client = client
+        self.report = SyncReport(records=dict(records))
+        self.apps = {app.id: app for app in client.list_applications() if app.id is not None}
+        self._templates: dict[str, Application] | None = None
+
+    def template(self, implementation: str) -> Application:
+        if self._templates is None:
+            self._templates = {app.implementation: app for app in self.client.application_schema()}
+        return self._templates[implementation]
+
+    def managed_app_ids(self) -> set[int]:
+        return {record.app_id for record in self.report.records.values()}
+
+    def remove_stale(self, live_relation_ids: set[int]) -> None:
+        for rid, record in sorted(self.report.records.items()):
+            if rid in live_relation_ids:
+                continue
+            if record.app_id in self.apps:
+                self.client.delete_application(record.app_id)
+                self.apps.pop(record.app_id)
+                self.report.deleted += 1
+                logger.info(
+                    "deleted Prowlarr application %s of removed relation %s", record.app_id, rid
+                )
+            del self.report.records[rid]
+
+    def claim_names(self, desired: Sequence[DesiredApplication]) -> list[DesiredApplication]:
+        """Keep one relation per name: the one already registered, else the oldest relation."""
+        order = sorted(
+            desired, key=lambda d: (d.relation_id not in self.report.records, d.relation_id)
+        )
+        owners: dict[str, DesiredApplication] = {}
+        for wanted in order:
+            owner = owners.setdefault(wanted.name.casefold(), wanted)
+            if owner is not wanted:
+                message = f"instance name {wanted.name!r} is already used by {owner.remote_app}"
+                self.report.problems.append(Problem(wanted.remote_app, message, waiting=False))
+        return list(owners.values())
+
+    def ensure(self, wanted: DesiredApplication) -> None:
+        record = self.report.records.get(wanted.relation_id)
+        current = self.apps.get(record.app_id) if record else None
+        if current is None and record is None:
+            current = self._adoptable(wanted.name)
+            if current is not None:
+                logger.info("adopting Prowlarr application %r added by hand", wanted.name)
+        if current is None or current.id is None:
+            created = self.client.create_application(
+                _apply(self.template(wanted.implementation), wanted)
+            )
+            self.report.created += 1
+            app_id = created.id if created.id is not None else 0
+            self.apps[app_id] = created
+        elif (
+            record is None
+            or record.fingerprint != wanted.fingerprint()
+            or _differs(current, wanted)
+        ):
+            updated = self.client.update_application(_apply(current, wanted))
+            self.report.updated += 1
+            app_id = current.id
+            self.apps[app_id] = updated
+        else:
+            app_id = current.id
+        self.report.records[wanted.relation_id] = ManagedRecord(
+            relation_id=wanted.relation_id, app_id=app_id, fingerprint=wanted.fingerprint()
+        )
+
+    def _adoptable(self, name: str) -> Application | None:
+        managed = self.managed_app_ids()
+        for app_id, app in self.apps.items():
+            if app_id not in managed and (app.name or "").casefold() == name.casefold():
+                return app
+        return None
+
+
+def sync_applications(
+    client: ProwlarrClient,
+    desired: Iterable[DesiredApplication],
+    records: dict[int, ManagedRecord],
+    live_relation_ids: set[int],
+) -> SyncReport:
+    """Bring Prowlarr's applications in line with the related media managers.
+
+    Creates what is missing, updates only what differs (or whose key changed), deletes the
+    application of a relation that is gone, and never touches applications added by hand.
+    Raises ProwlarrError only when Prowlarr cannot be read at all; a failure on one
+    application is reported and the others go on.
+    """
+    sync = _Sync(client, records)
+    try:
+        sync.remove_stale(live_relation_ids)
+    except ProwlarrError as e:
+        sync.report.problems.append(Problem("prowlarr", f"cannot remove an application: {e}"))
+        return sync.report
+    for wanted in sync.claim_names(list(desired)):
+        try:
+            sync.ensure(wanted)
+        except ProwlarrConnectionError as e:
+            sync.report.problems.append(Problem(wanted.name, f"Prowlarr unreachable: {e}"))
+            break
+        except ProwlarrError as e:
+            logger.warning("cannot register %r in Prowlarr: %s", wanted.name, _failure_message(e))
+            sync.report.problems.append(Problem(wanted.name, _failure_message(e)))
+    sync.report.synced = sum(
+        1 for record in sync.report.records.values() if record.app_id in sync.apps
+    )
+    return sync.report

@@ -1,0 +1,148 @@
+"""Shared fixtures: the charm's ops.testing Context, a fake Prowlarr, and state builders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ops
+import pytest
+import yaml
+from ops import testing
+
+import workload
+from charm import ProwlarrCharm
+from tests.unit.fake_prowlarr import FakeProwlarr
+from tests.unit.recorder import CallRecorder
+from tests.unit.recorder import install as install_recorder
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_UUID = "5c0c6f3e-3b1f-4e8a-9a3e-0d6f2b4a7c11"
+LEADER_SECRET_ID = f"secret://{MODEL_UUID}/d1prowlarrapikey0001"
+
+
+def _charm_metadata() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """metadata.yaml plus the config and actions of charmcraft.yaml (PITFALLS §1)."""
+    meta = yaml.safe_load((ROOT / "metadata.yaml").read_text())
+    charmcraft = yaml.safe_load((ROOT / "charmcraft.yaml").read_text())
+    return meta, charmcraft["config"], charmcraft["actions"]
+
+
+META, CONFIG, ACTIONS = _charm_metadata()
+
+
+@pytest.fixture
+def ctx() -> testing.Context[ProwlarrCharm]:
+    """The charm under ops.testing, with its metadata, config and actions."""
+    return testing.Context(ProwlarrCharm, meta=META, config=CONFIG, actions=ACTIONS)
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """The directory mounted at /config in the prowlarr container (and read by the fake)."""
+    path = tmp_path / "config"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def owned_config_dir(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """/config already owned by Prowlarr's user, as after the charm's first ownership fix.
+
+    ops.testing mounts /config as a symlink whose owner is whoever runs the tests, so the
+    workload's idea of abc's uid/gid is aligned with it instead of chown-ing the directory.
+    """
+    owner = os.lstat(config_dir)
+    monkeypatch.setattr(workload, "UID", owner.st_uid)
+    monkeypatch.setattr(workload, "GID", owner.st_gid)
+    return config_dir
+
+
+@pytest.fixture
+def prowlarr(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProwlarr]:
+    """A fake Prowlarr whose process follows what the charm asks of Pebble.
+
+    replan/start start it (reading config.xml like Prowlarr does), restart restarts it, stop
+    stops it; the charm's HTTP client is pointed at it through workload.LOCAL_URL.
+    """
+    fake = FakeProwlarr(config_dir)
+    monkeypatch.setattr(workload, "LOCAL_URL", fake.url)
+
+    def _starting(fake_action: Callable[[], None]) -> None:
+        try:
+            fake_action()
+        except Exception:
+            fake.stop()
+
+    def wrap(name: str, action: Callable[[], None]) -> None:
+        original = getattr(ops.Container, name)
+
+        def wrapper(self: ops.Container, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, *args, **kwargs)
+            if self.name == workload.CONTAINER_NAME:
+                _starting(action)
+            return result
+
+        monkeypatch.setattr(ops.Container, name, wrapper)
+
+    wrap("replan", fake.restart)
+    wrap("restart", fake.restart)
+    wrap("start", fake.restart)
+    wrap("stop", fake.stop)
+    try:
+        yield fake
+    finally:
+        fake.close()
+    assert not fake.internal_errors, "the fake Prowlarr itself failed (a bug in the fake)"
+
+
+def prowlarr_container(
+    config_dir: Path, *, can_connect: bool = True, **kwargs: Any
+) -> testing.Container:
+    """The prowlarr container with /config mounted from `config_dir` and chown mocked."""
+    return testing.Container(
+        workload.CONTAINER_NAME,
+        can_connect=can_connect,
+        mounts={"config": testing.Mount(location=workload.CONFIG_DIR, source=config_dir)},
+        execs={testing.Exec(["chown"], return_code=0)},
+        **kwargs,
+    )
+
+
+def running_layer() -> dict[str, ops.pebble.Layer]:
+    """The layer a previous hook left in the plan (default config, no URL base)."""
+    return {"prowlarr": workload.pebble_layer(workload.LogLevel.INFO, "")}
+
+
+def make_state(
+    config_dir: Path,
+    *,
+    leader: bool = True,
+    config: dict[str, str | int | float | bool] | None = None,
+    relations: Iterable[testing.RelationBase] = (),
+    secrets: Iterable[testing.Secret] = (),
+    container: testing.Container | None = None,
+    peer: testing.PeerRelation | None = None,
+    storage: bool = True,
+    **kwargs: Any,
+) -> testing.State:
+    """A State for the charm: container, storage, peer relation, model UUID."""
+    peer = peer if peer is not None else testing.PeerRelation("prowlarr-peers", id=900)
+    return testing.State(
+        leader=leader,
+        config=config or {},
+        containers={container or prowlarr_container(config_dir)},
+        storages={testing.Storage("config")} if storage else set(),
+        relations={peer, *relations},
+        secrets=set(secrets),
+        model=testing.Model(name="media", uuid=MODEL_UUID),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
+    """Counts secret, relation and Pebble calls made through ops (see recorder.py)."""
+    return install_recorder(monkeypatch)
