@@ -44,6 +44,7 @@ SECRET_LABEL = "prowlarr-api-key"  # noqa: S105 - a label, not a password
 PEER_RELATION = "prowlarr-peers"
 RECORDS_KEY = "applications"
 COMMAND_TIMEOUT = 60.0
+LEADER_ONLY = "{action} runs on the leader unit only (the one marked * in juju status)"
 
 
 @dataclass
@@ -319,13 +320,11 @@ class ProwlarrCharm(ops.CharmBase):
 
     def _on_rotate_api_key(self, event: ops.ActionEvent) -> None:
         if not self.unit.is_leader():
-            event.fail(
-                "rotate-api-key runs on the leader unit only (the one marked * in juju status)"
-            )
+            event.fail(LEADER_ONLY.format(action="rotate-api-key"))
             return
         try:
             secret_id, revision = self._rotate()
-        except _RotationError as e:
+        except _ActionError as e:
             event.fail(f"API key not rotated: {e}")
         else:
             event.set_results({"secret-id": secret_id, "revision": revision})
@@ -337,48 +336,51 @@ class ProwlarrCharm(ops.CharmBase):
             return
         try:
             self._rotate()
-        except _RotationError as e:
+        except _ActionError as e:
             logger.error("scheduled rotation of Prowlarr's API key failed: %s", e)
         self._reconcile()
+
+    def _action_config(self) -> ProwlarrConfig:
+        """config.xml's settings for an action; raises _ActionError saying why they are missing."""
+        if not self.workload.can_connect():
+            raise _ActionError("the prowlarr container is not reachable")
+        try:
+            prowlarr = self.workload.read_config()
+        except ConfigXmlError as e:
+            raise _ActionError(f"/config/config.xml: {e}") from None
+        if prowlarr is None:
+            raise _ActionError("Prowlarr has no API key yet")
+        return prowlarr
 
     def _rotate(self) -> tuple[str, int]:
         """Rotate through Prowlarr's ResetApiKey, verify, then store the new key.
 
-        Returns the secret's ID and its new revision. Raises _RotationError, after which the
+        Returns the secret's ID and its new revision. Raises _ActionError, after which the
         caller's reconcile leaves the secret holding the key Prowlarr accepts.
         """
-        if not self.workload.can_connect():
-            raise _RotationError("the prowlarr container is not reachable")
-        try:
-            before = self.workload.read_config()
-        except ConfigXmlError as e:
-            raise _RotationError(f"/config/config.xml: {e}") from None
-        if before is None:
-            raise _RotationError("Prowlarr has no API key yet")
+        before = self._action_config()
         try:
             secret = self.model.get_secret(label=SECRET_LABEL)
             revision = secret.get_info().revision
         except ops.SecretNotFoundError:
-            raise _RotationError(f"the {SECRET_LABEL} secret does not exist yet") from None
+            raise _ActionError(f"the {SECRET_LABEL} secret does not exist yet") from None
         try:
             with ProwlarrClient(before.api_key, before.url_base) as client:
                 command = client.run_command("ResetApiKey")
                 done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
                 if done.status != "completed":
-                    raise _RotationError(
-                        f"Prowlarr's ResetApiKey ended {done.status}: {done.message}"
-                    )
+                    raise _ActionError(f"Prowlarr's ResetApiKey ended {done.status}")
                 after = self.workload.read_config()
                 if after is None or after.api_key == before.api_key:
-                    raise _RotationError("Prowlarr did not write a new key to config.xml")
+                    raise _ActionError("Prowlarr did not write a new key to config.xml")
                 if not client.key_accepted(after.api_key):
-                    raise _RotationError("Prowlarr rejects the new key from config.xml")
+                    raise _ActionError("Prowlarr rejects the new key from config.xml")
                 if client.key_accepted(before.api_key):
-                    raise _RotationError("Prowlarr still accepts the old key")
+                    raise _ActionError("Prowlarr still accepts the old key")
         except ProwlarrError as e:
-            raise _RotationError(f"Prowlarr: {e}") from None
+            raise _ActionError(f"Prowlarr: {e}") from None
         except ConfigXmlError as e:
-            raise _RotationError(f"/config/config.xml: {e}") from None
+            raise _ActionError(f"/config/config.xml: {e}") from None
         secret.set_content({SECRET_CONTENT_KEY: after.api_key})
         secret.get_content(refresh=True)
         secret_id = secret.id or secret.get_info().id
@@ -394,26 +396,17 @@ class ProwlarrCharm(ops.CharmBase):
 
     def _on_sync_indexers(self, event: ops.ActionEvent) -> None:
         if not self.unit.is_leader():
-            event.fail(
-                "sync-indexers runs on the leader unit only (the one marked * in juju status)"
-            )
-            return
-        if not self.workload.can_connect():
-            event.fail("the prowlarr container is not reachable")
+            event.fail(LEADER_ONLY.format(action="sync-indexers"))
             return
         try:
-            prowlarr = self.workload.read_config()
-        except ConfigXmlError as e:
-            event.fail(f"/config/config.xml: {e}")
-            return
-        if prowlarr is None:
-            event.fail("Prowlarr has no API key yet")
-            return
-        try:
+            prowlarr = self._action_config()
             with ProwlarrClient(prowlarr.api_key, prowlarr.url_base) as client:
                 command = client.run_command("ApplicationIndexerSync", forceSync=True)
                 done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
                 applications = len(client.list_applications())
+        except _ActionError as e:
+            event.fail(str(e))
+            return
         except ProwlarrError as e:
             event.fail(f"Prowlarr: {e}")
             return
@@ -425,8 +418,8 @@ class ProwlarrCharm(ops.CharmBase):
         )
 
 
-class _RotationError(Exception):
-    """Rotation did not complete; the message says why (never the key)."""
+class _ActionError(Exception):
+    """An action could not complete; the message says why (never the key)."""
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -460,3 +460,42 @@ def test_key_never_appears_in_logs_status_databags_plan_or_results(
     for key in keys:
         assert key not in text
     assert "api_key_secret_id" in text, "sanity: the collected text has the databags"
+
+
+def test_rotate_api_key_when_prowlarr_reset_fails_keeps_the_accepted_key(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+):
+    started(prowlarr, config_dir)
+    prowlarr.failing_commands.add("ResetApiKey")
+
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("rotate-api-key"), steady_state(config_dir))
+
+    assert "ResetApiKey ended failed" in failure.value.message
+    out = failure.value.state
+    assert isinstance(out, testing.State)
+    assert out.get_secret(label="prowlarr-api-key").latest_content == {"api-key": USER_KEY}
+    assert prowlarr_http_status(prowlarr, USER_KEY) == 200, "the secret holds the accepted key"
+
+
+@pytest.mark.parametrize("action", ["rotate-api-key", "sync-indexers"])
+def test_actions_without_a_config_xml_fail_clearly(ctx: Ctx, config_dir: Path, action: str):
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action(action), make_state(config_dir, secrets=[own_secret(USER_KEY)]))
+    assert "Prowlarr has no API key yet" in failure.value.message
+
+
+def test_sync_indexers_on_a_non_leader_fails_clearly(ctx: Ctx, config_dir: Path):
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("sync-indexers"), make_state(config_dir, leader=False))
+    assert "leader" in failure.value.message
+
+
+def test_sync_indexers_reports_a_failed_command(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+):
+    started(prowlarr, config_dir)
+    prowlarr.failing_commands.add("ApplicationIndexerSync")
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("sync-indexers"), steady_state(config_dir))
+    assert "ApplicationIndexerSync ended failed" in failure.value.message
