@@ -44,6 +44,9 @@ SECRET_LABEL = "prowlarr-api-key"  # noqa: S105 - a label, not a password
 PEER_RELATION = "prowlarr-peers"
 RECORDS_KEY = "applications"
 COMMAND_TIMEOUT = 60.0
+# After (re)starting Prowlarr, wait this long for it in the same hook, so a fresh deployment
+# registers its media managers at once instead of at the next update-status.
+STARTUP_WAIT = 30.0
 LEADER_ONLY = "{action} runs on the leader unit only (the one marked * in juju status)"
 
 
@@ -74,6 +77,8 @@ class ProwlarrCharm(ops.CharmBase):
             self.on.leader_elected,
             self.on.update_status,
             self.on[CONTAINER_NAME].pebble_ready,
+            self.on[CONTAINER_NAME].pebble_check_failed,
+            self.on[CONTAINER_NAME].pebble_check_recovered,
             self.on["config"].storage_attached,
             self.on["media-indexer"].relation_joined,
             self.media_indexer.on.changed,
@@ -114,7 +119,7 @@ class ProwlarrCharm(ops.CharmBase):
             )
             return
         try:
-            prowlarr = self._ensure_workload(config)
+            prowlarr, started = self._ensure_workload(config)
         except ConfigXmlError as e:
             outcome.statuses.append(ops.BlockedStatus(f"/config/config.xml: {e}"))
             return
@@ -123,7 +128,7 @@ class ProwlarrCharm(ops.CharmBase):
             secret, api_url=self._api_url, base_path=prowlarr.url_base or None
         )
         with ProwlarrClient(prowlarr.api_key, prowlarr.url_base) as client:
-            if self._check_prowlarr(outcome, client, prowlarr):
+            if self._check_prowlarr(outcome, client, prowlarr, started=started):
                 self._register_applications(outcome, client, config, prowlarr.url_base)
 
     def _idle(self) -> None:
@@ -136,16 +141,20 @@ class ProwlarrCharm(ops.CharmBase):
     def _api_url(self) -> str:
         return f"http://{self.app.name}.{self.model.name}.svc.cluster.local:{PORT}"
 
-    def _ensure_workload(self, config: CharmConfig) -> ProwlarrConfig:
-        """Own /config, seed config.xml with a key before the first start, run the service."""
+    def _ensure_workload(self, config: CharmConfig) -> tuple[ProwlarrConfig, bool]:
+        """Own /config, seed config.xml with a key before the first start, run the service.
+
+        Returns config.xml's settings and whether Prowlarr was (re)started by this call.
+        """
         self.workload.ensure_ownership()
         prowlarr, written = self.workload.ensure_config()
         if written:
             logger.info("wrote a fresh API key into config.xml before Prowlarr's first start")
-        if self.workload.ensure_layer(config.log_level, prowlarr.url_base):
+        started = self.workload.ensure_layer(config.log_level, prowlarr.url_base)
+        if started:
             logger.info("Pebble layer changed: Prowlarr (re)started")
         self.unit.set_ports(PORT)
-        return prowlarr
+        return prowlarr, started
 
     def _ensure_secret(self, api_key: str, config: CharmConfig) -> ops.Secret:
         """Create or update the app secret from config.xml's key: a new revision only on change."""
@@ -174,10 +183,11 @@ class ProwlarrCharm(ops.CharmBase):
         return secret
 
     def _check_prowlarr(
-        self, outcome: _Outcome, client: ProwlarrClient, prowlarr: ProwlarrConfig
+        self, outcome: _Outcome, client: ProwlarrClient, prowlarr: ProwlarrConfig, *, started: bool
     ) -> bool:
         """Tell whether Prowlarr answers and accepts config.xml's key; restart it once if not."""
-        if not client.ping():
+        ready = client.wait_until_ready(timeout=STARTUP_WAIT) if started else client.ping()
+        if not ready:
             outcome.statuses.append(ops.WaitingStatus("Prowlarr is starting"))
             return False
         try:

@@ -666,6 +666,15 @@ class ProwlarrClient:
             return False
         return _json_object(response).get("status") == "OK"
 
+    def wait_until_ready(self, *, timeout: float, interval: float = 1.0) -> bool:
+        """Ping until Prowlarr answers or `timeout` seconds pass; return whether it answered."""
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if time.monotonic() + interval > deadline:
+                return False
+            time.sleep(interval)
+        return True
+
     def system_status(self) -> SystemStatus:
         """GET /api/v1/system/status."""
         return self._get(_SYSTEM_STATUS, "/api/v1/system/status")

@@ -33,6 +33,12 @@ def _charm_metadata() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
 META, CONFIG, ACTIONS = _charm_metadata()
 
 
+@pytest.fixture(autouse=True)
+def no_real_prowlarr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never let a test reach whatever listens on localhost:9696: port 9 refuses at once."""
+    monkeypatch.setattr(workload, "LOCAL_URL", "http://127.0.0.1:9")
+
+
 @pytest.fixture
 def ctx() -> testing.Context[ProwlarrCharm]:
     """The charm under ops.testing, with its metadata, config and actions."""

@@ -479,7 +479,9 @@ def test_rotate_api_key_when_prowlarr_reset_fails_keeps_the_accepted_key(
 
 
 @pytest.mark.parametrize("action", ["rotate-api-key", "sync-indexers"])
-def test_actions_without_a_config_xml_fail_clearly(ctx: Ctx, config_dir: Path, action: str):
+def test_actions_without_a_config_xml_fail_clearly(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, action: str
+):
     with pytest.raises(testing.ActionFailed) as failure:
         ctx.run(ctx.on.action(action), make_state(config_dir, secrets=[own_secret(USER_KEY)]))
     assert "Prowlarr has no API key yet" in failure.value.message
@@ -499,3 +501,16 @@ def test_sync_indexers_reports_a_failed_command(
     with pytest.raises(testing.ActionFailed) as failure:
         ctx.run(ctx.on.action("sync-indexers"), steady_state(config_dir))
     assert "ApplicationIndexerSync ended failed" in failure.value.message
+
+
+def test_first_start_waits_for_prowlarr_in_the_same_hook(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+):
+    prowlarr.starting_requests = 1  # Prowlarr answers 503 once while it starts
+    state = make_state(config_dir)
+
+    out = ctx.run(ctx.on.pebble_ready(state.get_container("prowlarr")), state)
+
+    assert out.unit_status == testing.ActiveStatus("0 applications synced")
+    pings = [r for r in prowlarr.requests if r.path == "/ping"]
+    assert [r.status for r in pings] == [503, 200]
