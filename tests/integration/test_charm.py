@@ -1,0 +1,395 @@
+"""The operator's journey with prowlarr-k8s on MicroK8s, step by step, on a real Juju.
+
+Each test is one step of the runbook and runs the commands an operator types (``juju deploy``,
+``juju integrate``, ``juju run prowlarr/0 rotate-api-key``, ...). The media manager is the tester
+charm (tests/integration/tester): a Radarr stand-in that shares its key as a secret, serves the
+Radarr API Prowlarr's connection test calls, and reports on Prowlarr's key without returning it.
+
+Prowlarr's own view comes from inside its container (``juju ssh --container prowlarr``: the key
+is read from config.xml there and never leaves it); the requirer's view from the tester's actions;
+where the key lives from ``juju secrets``, ``juju show-secret --reveal`` (admin) and Kubernetes.
+
+Steps depend on the ones before: run the module as a whole, in order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+from pytest_operator.plugin import OpsTest
+
+from tests.integration.helpers import (
+    ENDPOINT,
+    INSTANCE_NAME,
+    PROWLARR,
+    PROWLARR_PORT,
+    PROWLARR_UNIT,
+    SECRET_LABEL,
+    TESTER,
+    TESTER_PORT,
+    TESTER_SECRET_LABEL,
+    TESTER_UNIT,
+    charm_revision,
+    check_prowlarr_key,
+    fake_radarr_stats,
+    grant_targets,
+    juju,
+    kubernetes_secret_key,
+    media_indexer_configs,
+    model_name,
+    model_of,
+    registered_tester,
+    reveal,
+    run_action,
+    secret_unique_id,
+    secrets_labelled,
+    service_url,
+    show_unit,
+    the_secret,
+    unit_statuses,
+    wait_for_synced,
+    wait_until,
+)
+
+DEPLOY_TIMEOUT = 1800  # first pull of the Prowlarr image included
+TIMEOUT = 900
+
+
+@pytest.mark.abort_on_fail
+async def test_deploy_prowlarr_and_a_media_manager(
+    ops_test: OpsTest, prowlarr_charm: Path, tester_charm: Path, prowlarr_image: str
+) -> None:
+    """Step 1: deploy Prowlarr with the pinned image, and the tester; both become active."""
+    resource = f"prowlarr-image={prowlarr_image}"
+    await juju(
+        ops_test, "deploy", str(prowlarr_charm), PROWLARR, "--resource", resource, "--trust"
+    )
+    await juju(ops_test, "deploy", str(tester_charm), TESTER)
+    await model_of(ops_test).wait_for_idle(
+        apps=[PROWLARR, TESTER], status="active", timeout=DEPLOY_TIMEOUT
+    )
+
+    prowlarr = (await unit_statuses(ops_test, PROWLARR))[PROWLARR_UNIT]
+    assert prowlarr.leader, "the only Prowlarr unit is the leader, the one that runs Prowlarr"
+    assert prowlarr.synced == 0, (
+        f"unrelated, Prowlarr is active with nothing synced; status says {prowlarr.message!r}"
+    )
+    assert len(await secrets_labelled(ops_test, SECRET_LABEL)) == 1, (
+        "the leader created exactly one prowlarr-api-key secret on its own, before any relation"
+    )
+
+
+@pytest.mark.abort_on_fail
+async def test_integrate_gives_the_tester_a_key_prowlarr_accepts(ops_test: OpsTest) -> None:
+    """Step 2: `juju integrate prowlarr tester`: the tester reads Prowlarr's key; it works."""
+    await juju(ops_test, "integrate", f"{PROWLARR}:{ENDPOINT}", f"{TESTER}:{ENDPOINT}")
+    async with ops_test.fast_forward():  # retries of a not-yet-visible grant come sooner
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER], status="active", timeout=TIMEOUT
+        )
+
+    check = await check_prowlarr_key(ops_test)
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    latest = await reveal(ops_test, secret.id)
+    assert check["has-key"] == "true", (
+        f"the tester read Prowlarr's key through the secret granted over the relation "
+        f"(read error: {check.get('read-error')})"
+    )
+    assert check["key-sha256-prefix"] == latest.fingerprint, (
+        "the key the tester holds is the latest revision of prowlarr-api-key"
+    )
+    assert check["accepted"] == "true", (
+        "Prowlarr's API accepts the key the tester read: "
+        "GET {api_url}{base_path}/api/v1/system/status answers 200"
+    )
+
+
+async def test_prowlarr_registers_the_tester_as_an_application(ops_test: OpsTest) -> None:
+    """Step 3: the tester shows up in Prowlarr, registered with its own key."""
+    app = await registered_tester(ops_test)
+    assert app is not None, f"Prowlarr lists an application named {INSTANCE_NAME!r}"
+    assert app.implementation == "Radarr", "manager radarr is registered as a Radarr application"
+    assert app.sync_level == "fullSync", "sync-level full-sync (the default) maps to fullSync"
+    assert app.base_url == service_url(ops_test, TESTER, TESTER_PORT), (
+        "Prowlarr reaches the tester at the api_url the tester published (its Kubernetes Service)"
+    )
+    assert app.prowlarr_url == service_url(ops_test, PROWLARR, PROWLARR_PORT), (
+        "the media manager is told to reach Prowlarr through Prowlarr's Kubernetes Service"
+    )
+
+    stats = await fake_radarr_stats(ops_test)
+    assert stats.get("indexer-test", 0) >= 1, (
+        "Prowlarr ran its live connection test against the tester (POST /api/v3/indexer/test) "
+        "with the key it read from the tester's secret"
+    )
+    assert stats.get("unauthorized", 0) == 0, "Prowlarr never presented a wrong key to the tester"
+
+
+async def test_relation_data_carries_secret_ids_never_keys(ops_test: OpsTest) -> None:
+    """Step 4: `juju show-unit` on both sides shows the secret IDs and never a key."""
+    prowlarr_secret = await the_secret(ops_test, SECRET_LABEL)
+    tester_secret = await the_secret(ops_test, TESTER_SECRET_LABEL)
+    keys = [await reveal(ops_test, prowlarr_secret.id), await reveal(ops_test, tester_secret.id)]
+
+    configs: list[dict[str, object]] = []
+    for unit in (PROWLARR_UNIT, TESTER_UNIT):
+        raw, parsed = await show_unit(ops_test, unit)
+        leaked = any(key.found_in(raw) for key in keys)
+        assert not leaked, f"`juju show-unit {unit}` contains no API key, of either side"
+        configs.extend(media_indexer_configs(parsed))
+
+    published = {
+        secret_unique_id(str(config.get("api_key_secret_id", ""))): config for config in configs
+    }
+    assert prowlarr_secret.id in published, (
+        "Prowlarr's relation data carries the ID of prowlarr-api-key (api_key_secret_id)"
+    )
+    assert published[prowlarr_secret.id].get("indexer") == "prowlarr", (
+        "the ID of prowlarr-api-key is published by the provider (indexer: prowlarr)"
+    )
+    assert tester_secret.id in published, "the tester's relation data carries its own secret's ID"
+    assert published[tester_secret.id].get("manager") == "radarr", (
+        "the tester's ID is published with the requirer fields (manager: radarr)"
+    )
+
+
+async def test_juju_secrets_lists_the_key_owned_by_prowlarr(ops_test: OpsTest) -> None:
+    """Step 5: `juju secrets` lists prowlarr-api-key, owned by the prowlarr application."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    assert secret.owner == PROWLARR, (
+        f"prowlarr-api-key is an application secret of prowlarr (owner {secret.owner!r})"
+    )
+    owned = await juju(ops_test, "secrets", "--owner", f"application-{PROWLARR}")
+    assert secret.id in owned, "`juju secrets --owner application-prowlarr` lists it too"
+    granted = await grant_targets(ops_test, secret.id)
+    assert f"application-{TESTER}" in granted, (
+        "prowlarr-api-key is granted to the tester application (the relation's grant)"
+    )
+
+
+async def test_kubernetes_secret_backend_holds_the_key(ops_test: OpsTest, kube: Client) -> None:
+    """Step 6: the key is stored as Kubernetes Secret `<id>-<revision>` in the model namespace."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    in_juju = await reveal(ops_test, secret.id)
+    name = f"{secret.id}-{secret.revision}"
+    in_kubernetes = kubernetes_secret_key(kube, model_name(ops_test), name)
+    same = in_kubernetes.value == in_juju.value
+    assert same, (
+        f"Kubernetes Secret {name} in namespace {model_name(ops_test)} holds the key of "
+        f"revision {secret.revision}: the model's kubernetes secret backend stores it"
+    )
+
+
+async def test_rotate_api_key_reaches_the_tester_through_secret_changed(
+    ops_test: OpsTest, kube: Client
+) -> None:
+    """Step 7: `juju run prowlarr/0 rotate-api-key`: new revision, old key dead, tester follows."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    old_key = await reveal(ops_test, secret.id)
+    before = await check_prowlarr_key(ops_test)
+
+    outcome = await run_action(ops_test, PROWLARR_UNIT, "rotate-api-key")
+    assert outcome.status == "completed", f"rotate-api-key completes ({outcome.message})"
+
+    async def committed() -> bool:
+        return (await the_secret(ops_test, SECRET_LABEL)).revision > secret.revision
+
+    await wait_until(committed, what="the new revision in `juju secrets`", timeout=120)
+    new_key = await reveal(ops_test, secret.id)
+    leaked = any(k.found_in(v) for v in outcome.results.values() for k in (old_key, new_key))
+    assert not leaked, "the action result carries the secret ID and revision, never a key"
+    assert secret_unique_id(outcome.results.get("secret-id", "")) == secret.id, (
+        "the result names the prowlarr-api-key secret"
+    )
+    assert outcome.results.get("revision") == str(secret.revision + 1), (
+        "the rotation made exactly one new revision, and the result says which"
+    )
+    assert new_key.fingerprint != old_key.fingerprint, "the new revision holds a different key"
+    stored = kubernetes_secret_key(
+        kube, model_name(ops_test), f"{secret.id}-{secret.revision + 1}"
+    )
+    assert stored.fingerprint == new_key.fingerprint, (
+        "the new revision is stored in the kubernetes backend as <id>-<revision>"
+    )
+
+    async def tester_followed() -> bool:
+        now = await check_prowlarr_key(ops_test)
+        return int(now["secret-changed"]) > int(before["secret-changed"])
+
+    await wait_until(tester_followed, what="the tester's secret-changed", timeout=TIMEOUT)
+    after = await check_prowlarr_key(ops_test)
+    assert after["key-sha256-prefix"] == new_key.fingerprint, (
+        "secret-changed moved the tester to the new revision: it now holds the new key"
+    )
+    assert after["revision"] == str(int(before["revision"]) + 1), (
+        "the tester was given exactly one new key"
+    )
+    assert after["previous-key-sha256-prefix"] == old_key.fingerprint, (
+        "the key the tester held before is the one the rotation replaced"
+    )
+    assert after["previous-key-status"] == "401", (
+        "Prowlarr rejected the old key (401) by the time the tester was told of the new one"
+    )
+    assert after["accepted"] == "true", "Prowlarr accepts the new key the tester holds"
+
+
+async def test_sync_indexers_completes_and_prowlarr_still_reaches_the_tester(
+    ops_test: OpsTest,
+) -> None:
+    """Step 8: `juju run prowlarr/0 sync-indexers` completes; the application still syncs."""
+    before = await fake_radarr_stats(ops_test)
+    outcome = await run_action(ops_test, PROWLARR_UNIT, "sync-indexers")
+    assert outcome.status == "completed", f"sync-indexers completes ({outcome.message})"
+    assert outcome.results.get("status") == "completed", (
+        "Prowlarr's ApplicationIndexerSync command finished as completed"
+    )
+    assert outcome.results.get("applications") == "1", "one application (the tester) was synced"
+    after = await fake_radarr_stats(ops_test)
+    assert after.get("indexer-list", 0) > before.get("indexer-list", 0), (
+        "the sync made Prowlarr read the tester's indexers (GET /api/v3/indexer)"
+    )
+    assert after.get("unauthorized", 0) == before.get("unauthorized", 0), (
+        "Prowlarr still presents the tester's valid key after rotating its own"
+    )
+
+
+async def test_a_rotated_media_manager_key_reaches_prowlarr(ops_test: OpsTest) -> None:
+    """Step 9: the media manager rotates its key; Prowlarr follows through secret-changed."""
+    tester_secret = await the_secret(ops_test, TESTER_SECRET_LABEL)
+    outcome = await run_action(ops_test, TESTER_UNIT, "rotate-own-key")
+    assert outcome.status == "completed", f"the tester rotated its key ({outcome.message})"
+
+    async def new_revision() -> bool:
+        return (await the_secret(ops_test, TESTER_SECRET_LABEL)).revision > tester_secret.revision
+
+    await wait_until(new_revision, what="a new revision of tester-api-key", timeout=TIMEOUT)
+    await model_of(ops_test).wait_for_idle(apps=[PROWLARR, TESTER], timeout=TIMEOUT)
+
+    before = await fake_radarr_stats(ops_test)
+    synced = await run_action(ops_test, PROWLARR_UNIT, "sync-indexers")
+    assert synced.results.get("status") == "completed", "the sync after the rotation completes"
+    after = await fake_radarr_stats(ops_test)
+    assert after.get("indexer-list", 0) > before.get("indexer-list", 0), (
+        "Prowlarr called the tester again after its key rotation"
+    )
+    assert after.get("unauthorized", 0) == before.get("unauthorized", 0), (
+        "Prowlarr uses the tester's new key: the charm updated the application on secret-changed"
+    )
+
+
+@pytest.mark.abort_on_fail
+async def test_remove_relation_unregisters_and_revokes(ops_test: OpsTest) -> None:
+    """Step 10: `juju remove-relation`: the application leaves Prowlarr; the grant goes."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    await juju(ops_test, "remove-relation", f"{PROWLARR}:{ENDPOINT}", f"{TESTER}:{ENDPOINT}")
+
+    async def unregistered() -> bool:
+        return await registered_tester(ops_test) is None
+
+    await wait_until(unregistered, what="the tester to leave Prowlarr", timeout=TIMEOUT)
+    await wait_for_synced(ops_test, 0, timeout=TIMEOUT)
+
+    assert f"application-{TESTER}" not in await grant_targets(ops_test, secret.id), (
+        "the relation's grant of prowlarr-api-key went with the relation"
+    )
+    check = await check_prowlarr_key(ops_test)
+    assert check["related"] == "false", "the tester knows it is no longer related"
+    assert check["has-key"] == "false", (
+        f"the tester can no longer read Prowlarr's key (read error: {check.get('read-error')})"
+    )
+    assert len(await secrets_labelled(ops_test, SECRET_LABEL)) == 1, (
+        "the secret itself stays with Prowlarr for the next relation"
+    )
+
+
+@pytest.mark.abort_on_fail
+async def test_integrate_again_registers_again(ops_test: OpsTest) -> None:
+    """Step 11: integrate again: registered again, with a key Prowlarr accepts."""
+    await juju(ops_test, "integrate", f"{PROWLARR}:{ENDPOINT}", f"{TESTER}:{ENDPOINT}")
+    async with ops_test.fast_forward():
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER], status="active", timeout=TIMEOUT
+        )
+    assert await registered_tester(ops_test) is not None, "Prowlarr lists the tester again"
+    check = await check_prowlarr_key(ops_test)
+    assert check["has-key"] == "true", "the new relation grants the key again"
+    assert check["accepted"] == "true", "and Prowlarr accepts it"
+
+
+@pytest.mark.abort_on_fail
+async def test_a_second_unit_stays_idle_and_says_why(ops_test: OpsTest) -> None:
+    """Step 12: `juju scale-application prowlarr 2`: the new unit idles and asks for 1 unit."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    await juju(ops_test, "scale-application", PROWLARR, "2")
+    await model_of(ops_test).wait_for_idle(
+        apps=[PROWLARR], timeout=DEPLOY_TIMEOUT, wait_for_exact_units=2
+    )
+
+    units = await unit_statuses(ops_test, PROWLARR)
+    leaders = [unit for unit in units.values() if unit.leader]
+    others = [unit for unit in units.values() if not unit.leader]
+    assert len(leaders) == 1, "one leader among the two units"
+    assert len(others) == 1, "and one non-leader"
+    assert "scale" in others[0].message.lower(), (
+        f"the non-leader tells the operator to scale back to 1 (says {others[0].message!r})"
+    )
+    assert leaders[0].workload == "active", "the leader keeps running Prowlarr"
+    assert leaders[0].synced == 1, "and keeps the tester registered"
+    after = await the_secret(ops_test, SECRET_LABEL)
+    assert after.revision == secret.revision, "the idle unit touched no secret: no new revision"
+
+
+@pytest.mark.abort_on_fail
+async def test_scale_back_to_one(ops_test: OpsTest) -> None:
+    """Step 13: `juju scale-application prowlarr 1`: back to a single active unit."""
+    await juju(ops_test, "scale-application", PROWLARR, "1")
+    await model_of(ops_test).wait_for_idle(
+        apps=[PROWLARR], status="active", timeout=TIMEOUT, wait_for_exact_units=1
+    )
+    units = await unit_statuses(ops_test, PROWLARR)
+    assert list(units) == [PROWLARR_UNIT], "the first unit is the one that stays"
+    assert units[PROWLARR_UNIT].leader, "and it leads"
+    assert units[PROWLARR_UNIT].synced == 1, "with the tester still registered"
+
+
+async def test_refresh_keeps_the_key_and_the_application(
+    ops_test: OpsTest, prowlarr_charm: Path, prowlarr_image: str
+) -> None:
+    """Step 14: `juju refresh prowlarr --path <same build>`: key and application survive."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    key = await reveal(ops_test, secret.id)
+    app = await registered_tester(ops_test)
+    assert app is not None, "precondition: the tester is registered before the upgrade"
+    revision = await charm_revision(ops_test, PROWLARR)
+
+    resource = f"prowlarr-image={prowlarr_image}"
+    await juju(
+        ops_test, "refresh", PROWLARR, "--path", str(prowlarr_charm), "--resource", resource
+    )
+
+    async def upgraded() -> bool:
+        return await charm_revision(ops_test, PROWLARR) != revision
+
+    await wait_until(upgraded, what="the refresh to a new charm revision", timeout=TIMEOUT)
+    async with ops_test.fast_forward():
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER], status="active", timeout=TIMEOUT
+        )
+
+    after = await the_secret(ops_test, SECRET_LABEL)
+    assert after.revision == secret.revision, "the upgrade made no new revision of the secret"
+    kept = await reveal(ops_test, secret.id)
+    assert kept.fingerprint == key.fingerprint, (
+        "Prowlarr's key survived the upgrade (storage kept)"
+    )
+    again = await registered_tester(ops_test)
+    assert again is not None, "the tester is still registered after the upgrade"
+    assert again.id == app.id, "the very same application: Prowlarr's database survived"
+    check = await check_prowlarr_key(ops_test)
+    assert check["key-sha256-prefix"] == key.fingerprint, "the tester still holds the same key"
+    assert check["accepted"] == "true", "and Prowlarr still accepts it"
