@@ -33,6 +33,7 @@ from workload import (
     ProwlarrConfig,
     ProwlarrError,
     Workload,
+    WorkloadError,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ COMMAND_TIMEOUT = 60.0
 # After (re)starting Prowlarr, wait this long for it in the same hook, so a fresh deployment
 # registers its media managers at once instead of at the next update-status.
 STARTUP_WAIT = 30.0
+WAITING_FOR_PEBBLE = "waiting for Pebble in the prowlarr container"
 LEADER_ONLY = "{action} runs on the leader unit only (the one marked * in juju status)"
 
 
@@ -105,24 +107,10 @@ class ProwlarrCharm(ops.CharmBase):
                 )
             )
             return
-        try:
-            config = load_config(self.config)
-        except InvalidConfigError as e:
-            outcome.statuses.append(ops.BlockedStatus(str(e)))
+        prepared = self._prepare(outcome)
+        if prepared is None:
             return
-        if not self.model.storages.get("config"):
-            outcome.statuses.append(ops.WaitingStatus("waiting for the config storage"))
-            return
-        if not self.workload.can_connect():
-            outcome.statuses.append(
-                ops.WaitingStatus("waiting for Pebble in the prowlarr container")
-            )
-            return
-        try:
-            prowlarr, started = self._ensure_workload(config)
-        except ConfigXmlError as e:
-            outcome.statuses.append(ops.BlockedStatus(f"/config/config.xml: {e}"))
-            return
+        config, prowlarr, started = prepared
         secret = self._ensure_secret(prowlarr.api_key, config)
         self.media_indexer.publish(
             secret, api_url=self._api_url, base_path=prowlarr.url_base or None
@@ -130,6 +118,30 @@ class ProwlarrCharm(ops.CharmBase):
         with ProwlarrClient(prowlarr.api_key, prowlarr.url_base) as client:
             if self._check_prowlarr(outcome, client, prowlarr, started=started):
                 self._register_applications(outcome, client, config, prowlarr.url_base)
+
+    def _prepare(self, outcome: _Outcome) -> tuple[CharmConfig, ProwlarrConfig, bool] | None:
+        """Validate config, wait for storage and Pebble, then ensure the workload.
+
+        Returns the config, config.xml's settings and whether Prowlarr was just (re)started;
+        None, with the reason in `outcome`, when the reconcile cannot go further.
+        """
+        try:
+            config = load_config(self.config)
+        except InvalidConfigError as e:
+            outcome.statuses.append(ops.BlockedStatus(str(e)))
+            return None
+        if not self.model.storages.get("config"):
+            outcome.statuses.append(ops.WaitingStatus("waiting for the config storage"))
+            return None
+        if not self.workload.can_connect():
+            outcome.statuses.append(ops.WaitingStatus(WAITING_FOR_PEBBLE))
+            return None
+        try:
+            prowlarr, started = self._ensure_workload(config)
+        except (WorkloadError, ops.pebble.Error) as e:
+            outcome.statuses.append(_workload_status(e))
+            return None
+        return config, prowlarr, started
 
     def _idle(self) -> None:
         """A non-leader does not run Prowlarr: the SQLite database cannot be shared."""
@@ -426,6 +438,16 @@ class ProwlarrCharm(ops.CharmBase):
         event.set_results(
             {"status": done.status, "message": done.message or "", "applications": applications}
         )
+
+
+def _workload_status(error: Exception) -> ops.StatusBase:
+    """The status for a failure while ensuring the workload: Blocked when the operator must act."""
+    if isinstance(error, ConfigXmlError):
+        return ops.BlockedStatus(f"/config/config.xml: {error}")
+    if isinstance(error, WorkloadError):
+        return ops.BlockedStatus(str(error))
+    logger.warning("Pebble call failed, retrying on the next hook: %s", error)
+    return ops.WaitingStatus(WAITING_FOR_PEBBLE)
 
 
 class _ActionError(Exception):

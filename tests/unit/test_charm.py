@@ -514,3 +514,18 @@ def test_first_start_waits_for_prowlarr_in_the_same_hook(
     assert out.unit_status == testing.ActiveStatus("0 applications synced")
     pings = [r for r in prowlarr.requests if r.path == "/ping"]
     assert [r.status for r in pings] == [503, 200]
+
+
+def test_chown_failure_blocks_without_a_hook_error(ctx: Ctx, config_dir: Path):
+    container = testing.Container(
+        "prowlarr",
+        can_connect=True,
+        mounts={"config": testing.Mount(location="/config", source=config_dir)},
+        execs={testing.Exec(["chown"], return_code=1, stderr="chown: Operation not permitted")},
+    )
+
+    out = ctx.run(ctx.on.update_status(), make_state(config_dir, container=container))
+
+    assert out.unit_status.name == "blocked"
+    assert "/config" in out.unit_status.message
+    assert not (config_dir / "config.xml").exists(), "nothing written before /config is owned"
