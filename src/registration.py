@@ -167,7 +167,10 @@ class _Sync:
     def template(self, implementation: str) -> Application:
         if self._templates is None:
             self._templates = {app.implementation: app for app in self.client.application_schema()}
-        return self._templates[implementation]
+        template = self._templates.get(implementation)
+        if template is None:
+            raise ProwlarrError(f"this Prowlarr has no {implementation} application template")
+        return template
 
     def managed_app_ids(self) -> set[int]:
         return {record.app_id for record in self.report.records.values()}
