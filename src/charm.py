@@ -390,7 +390,7 @@ class ProwlarrCharm(ops.CharmBase):
             with ProwlarrClient(before.api_key, before.url_base) as client:
                 command = client.run_command("ResetApiKey")
                 done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
-                if done.status != "completed":
+                if not done.succeeded:
                     raise _ActionError(f"Prowlarr's ResetApiKey ended {done.status}")
                 after = self.workload.read_config()
                 if after is None or after.api_key == before.api_key:
@@ -432,7 +432,7 @@ class ProwlarrCharm(ops.CharmBase):
         except ProwlarrError as e:
             event.fail(f"Prowlarr: {e}")
             return
-        if done.status != "completed":
+        if not done.succeeded:
             event.fail(f"ApplicationIndexerSync ended {done.status}: {done.message or ''}")
             return
         event.set_results(

@@ -54,6 +54,20 @@ def config_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def pushes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The path and keyword arguments of every ops.Container.push (the original still runs)."""
+    calls: list[dict[str, Any]] = []
+    original = ops.Container.push
+
+    def push(self: ops.Container, path: str, source: Any, **kwargs: Any) -> None:
+        calls.append({"path": str(path), **kwargs})
+        original(self, path, source, **kwargs)
+
+    monkeypatch.setattr(ops.Container, "push", push)
+    return calls
+
+
+@pytest.fixture
 def owned_config_dir(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """/config already owned by Prowlarr's user, as after the charm's first ownership fix.
 

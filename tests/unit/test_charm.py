@@ -73,16 +73,8 @@ def steady_state(config_dir: Path, key: str = USER_KEY, **kwargs: Any) -> testin
 
 
 def test_first_pebble_ready_seeds_key_runs_prowlarr_and_creates_secret(
-    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, monkeypatch: pytest.MonkeyPatch
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, pushes: list[dict[str, Any]]
 ):
-    pushes: list[dict[str, Any]] = []
-    original_push = ops.Container.push
-
-    def spy_push(self: ops.Container, path: str, source: Any, **kwargs: Any) -> None:
-        pushes.append({"path": str(path), **kwargs})
-        original_push(self, path, source, **kwargs)
-
-    monkeypatch.setattr(ops.Container, "push", spy_push)
     state = make_state(config_dir)
 
     out = ctx.run(ctx.on.pebble_ready(state.get_container("prowlarr")), state)

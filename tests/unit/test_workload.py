@@ -300,57 +300,36 @@ def container_for(config_dir: Path, **kwargs: Any) -> testing.Container:
     )
 
 
-@pytest.fixture
-def cfg_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "config"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def pushes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The keyword arguments of every ops.Container.push (the original still runs)."""
-    calls: list[dict[str, Any]] = []
-    original = ops.Container.push
-
-    def push(self: ops.Container, path: str, source: Any, **kwargs: Any) -> None:
-        calls.append({"path": path, **kwargs})
-        original(self, path, source, **kwargs)
-
-    monkeypatch.setattr(ops.Container, "push", push)
-    return calls
-
-
-def test_can_connect_follows_pebble(cfg_dir: Path):
-    assert run_workload(container_for(cfg_dir), Workload.can_connect).result is True
-    off = container_for(cfg_dir, can_connect=False)
+def test_can_connect_follows_pebble(config_dir: Path):
+    assert run_workload(container_for(config_dir), Workload.can_connect).result is True
+    off = container_for(config_dir, can_connect=False)
     assert run_workload(off, Workload.can_connect).result is False
 
 
-def test_read_config_missing_file_is_none(cfg_dir: Path):
-    assert run_workload(container_for(cfg_dir), Workload.read_config).result is None
+def test_read_config_missing_file_is_none(config_dir: Path):
+    assert run_workload(container_for(config_dir), Workload.read_config).result is None
 
 
-def test_read_config_reads_the_mounted_file(cfg_dir: Path):
-    (cfg_dir / "config.xml").write_text(USER_CONFIG)
+def test_read_config_reads_the_mounted_file(config_dir: Path):
+    (config_dir / "config.xml").write_text(USER_CONFIG)
 
-    run = run_workload(container_for(cfg_dir), Workload.read_config)
+    run = run_workload(container_for(config_dir), Workload.read_config)
 
     assert run.result == ProwlarrConfig(USER_KEY, "/prowlarr", 8080)
 
 
 def test_ensure_config_writes_a_fresh_key_owned_by_abc(
-    cfg_dir: Path, pushes: list[dict[str, Any]]
+    config_dir: Path, pushes: list[dict[str, Any]]
 ):
-    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+    run = run_workload(container_for(config_dir), Workload.ensure_config)
 
     config, written = run.result  # type: ignore[misc]
     assert written is True
     assert isinstance(config, ProwlarrConfig)
     assert HEX32.fullmatch(config.api_key)
-    on_disk = (cfg_dir / "config.xml").read_text()
+    on_disk = (config_dir / "config.xml").read_text()
     assert elements(on_disk) == {"ApiKey": config.api_key, "Port": "9696", "BindAddress": "*"}
-    assert stat.S_IMODE(os.stat(cfg_dir / "config.xml").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(config_dir / "config.xml").st_mode) == 0o600
     assert pushes == [
         {
             "path": "/config/config.xml",
@@ -364,27 +343,27 @@ def test_ensure_config_writes_a_fresh_key_owned_by_abc(
     ]
 
 
-def test_ensure_config_steady_state_writes_nothing(cfg_dir: Path, pushes: list[dict[str, Any]]):
-    (cfg_dir / "config.xml").write_text(PROWLARR_CONFIG)
+def test_ensure_config_steady_state_writes_nothing(config_dir: Path, pushes: list[dict[str, Any]]):
+    (config_dir / "config.xml").write_text(PROWLARR_CONFIG)
 
-    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+    run = run_workload(container_for(config_dir), Workload.ensure_config)
 
     assert run.result == (ProwlarrConfig(USER_KEY), False)
     assert pushes == []
-    assert (cfg_dir / "config.xml").read_text() == PROWLARR_CONFIG
+    assert (config_dir / "config.xml").read_text() == PROWLARR_CONFIG
 
 
-def test_ensure_config_adds_a_key_keeping_the_users_elements(cfg_dir: Path):
+def test_ensure_config_adds_a_key_keeping_the_users_elements(config_dir: Path):
     user_file = USER_CONFIG.replace(f"<ApiKey>{USER_KEY}</ApiKey>", "<ApiKey></ApiKey>")
-    (cfg_dir / "config.xml").write_text(user_file)
+    (config_dir / "config.xml").write_text(user_file)
 
-    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+    run = run_workload(container_for(config_dir), Workload.ensure_config)
 
     config, written = run.result  # type: ignore[misc]
     assert written is True
     assert isinstance(config, ProwlarrConfig)
     assert (config.url_base, config.port) == ("/prowlarr", 8080)
-    after = elements((cfg_dir / "config.xml").read_text())
+    after = elements((config_dir / "config.xml").read_text())
     assert after.pop("ApiKey") == config.api_key
     assert after.pop("BindAddress") == "*"
     before = elements(user_file)
@@ -393,25 +372,25 @@ def test_ensure_config_adds_a_key_keeping_the_users_elements(cfg_dir: Path):
 
 
 def test_ensure_config_never_overwrites_a_corrupt_file(
-    cfg_dir: Path, pushes: list[dict[str, Any]]
+    config_dir: Path, pushes: list[dict[str, Any]]
 ):
     corrupt = f"<Config><ApiKey>{USER_KEY}</ApiKey>"
-    (cfg_dir / "config.xml").write_text(corrupt)
+    (config_dir / "config.xml").write_text(corrupt)
 
-    run = run_workload(container_for(cfg_dir), Workload.ensure_config)
+    run = run_workload(container_for(config_dir), Workload.ensure_config)
 
     assert isinstance(run.result, ConfigXmlError)
     assert USER_KEY not in str(run.result)
     assert pushes == []
-    assert (cfg_dir / "config.xml").read_text() == corrupt
+    assert (config_dir / "config.xml").read_text() == corrupt
     assert isinstance(
-        run_workload(container_for(cfg_dir), Workload.read_config).result, ConfigXmlError
+        run_workload(container_for(config_dir), Workload.read_config).result, ConfigXmlError
     )
 
 
-def test_ensure_ownership_chowns_a_foreign_config_dir(cfg_dir: Path):
+def test_ensure_ownership_chowns_a_foreign_config_dir(config_dir: Path):
     # ops.testing mounts /config as a symlink owned by whoever runs the tests: not 911.
-    container = container_for(cfg_dir, execs={testing.Exec(["chown"], return_code=0)})
+    container = container_for(config_dir, execs={testing.Exec(["chown"], return_code=0)})
 
     run = run_workload(container, Workload.ensure_ownership)
 
@@ -420,13 +399,13 @@ def test_ensure_ownership_chowns_a_foreign_config_dir(cfg_dir: Path):
 
 
 def test_ensure_ownership_steady_state_runs_no_exec(
-    cfg_dir: Path, monkeypatch: pytest.MonkeyPatch
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # Model "/config already belongs to abc": abc's ids are the owner of the mount.
-    owner = os.lstat(cfg_dir)  # the symlink ops.testing makes belongs to the same user
+    owner = os.lstat(config_dir)  # the symlink ops.testing makes belongs to the same user
     monkeypatch.setattr(workload, "UID", owner.st_uid)
     monkeypatch.setattr(workload, "GID", owner.st_gid)
-    container = container_for(cfg_dir)  # no Exec mock: any exec would fail the run
+    container = container_for(config_dir)  # no Exec mock: any exec would fail the run
 
     run = run_workload(container, Workload.ensure_ownership)
 
@@ -434,11 +413,11 @@ def test_ensure_ownership_steady_state_runs_no_exec(
     assert run.execs == []
 
 
-def test_ensure_ownership_failure_is_a_clear_error(cfg_dir: Path):
+def test_ensure_ownership_failure_is_a_clear_error(config_dir: Path):
     failing = testing.Exec(
         ["chown"], return_code=1, stderr="chown: /config: Read-only file system"
     )
-    container = container_for(cfg_dir, execs={failing})
+    container = container_for(config_dir, execs={failing})
 
     run = run_workload(container, Workload.ensure_ownership)
 
@@ -447,9 +426,9 @@ def test_ensure_ownership_failure_is_a_clear_error(cfg_dir: Path):
     assert "Read-only file system" in str(run.result)
 
 
-def test_ensure_layer_adds_layer_and_replans(cfg_dir: Path):
+def test_ensure_layer_adds_layer_and_replans(config_dir: Path):
     run = run_workload(
-        container_for(cfg_dir), lambda wl: wl.ensure_layer(LogLevel.DEBUG, "/prowlarr")
+        container_for(config_dir), lambda wl: wl.ensure_layer(LogLevel.DEBUG, "/prowlarr")
     )
 
     assert run.result is True
@@ -461,9 +440,9 @@ def test_ensure_layer_adds_layer_and_replans(cfg_dir: Path):
     assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
 
 
-def test_ensure_layer_steady_state_does_not_replan(cfg_dir: Path):
+def test_ensure_layer_steady_state_does_not_replan(config_dir: Path):
     layers = {"prowlarr": pebble_layer(LogLevel.INFO, "")}
-    container = container_for(cfg_dir, layers=layers)
+    container = container_for(config_dir, layers=layers)
 
     run = run_workload(container, lambda wl: wl.ensure_layer(LogLevel.INFO, ""))
 
@@ -471,14 +450,14 @@ def test_ensure_layer_steady_state_does_not_replan(cfg_dir: Path):
     assert run.container.layers == layers
 
 
-def test_ensure_layer_ignores_defaults_pebble_fills_in(cfg_dir: Path):
+def test_ensure_layer_ignores_defaults_pebble_fills_in(config_dir: Path):
     # Real Pebble echoes defaults (e.g. a check timeout) in the plan: not a difference.
     raw = pebble_layer(LogLevel.INFO, "").to_dict()
     for check in raw.get("checks", {}).values():
         check["timeout"] = "3s"
         check.pop("override", None)
     raw.get("services", {})["prowlarr"]["backoff-delay"] = "500ms"
-    container = container_for(cfg_dir, layers={"base": pebble.Layer(raw)})
+    container = container_for(config_dir, layers={"base": pebble.Layer(raw)})
 
     run = run_workload(container, lambda wl: wl.ensure_layer(LogLevel.INFO, ""))
 
@@ -488,8 +467,8 @@ def test_ensure_layer_ignores_defaults_pebble_fills_in(cfg_dir: Path):
 @pytest.mark.parametrize(
     ("level", "url_base"), [(LogLevel.TRACE, ""), (LogLevel.INFO, "/prowlarr")]
 )
-def test_ensure_layer_replans_on_a_change(cfg_dir: Path, level: LogLevel, url_base: str):
-    container = container_for(cfg_dir, layers={"prowlarr": pebble_layer(LogLevel.INFO, "")})
+def test_ensure_layer_replans_on_a_change(config_dir: Path, level: LogLevel, url_base: str):
+    container = container_for(config_dir, layers={"prowlarr": pebble_layer(LogLevel.INFO, "")})
 
     run = run_workload(container, lambda wl: wl.ensure_layer(level, url_base))
 
@@ -499,16 +478,16 @@ def test_ensure_layer_replans_on_a_change(cfg_dir: Path, level: LogLevel, url_ba
     assert plan.checks["alive"].http == {"url": f"http://localhost:9696{url_base}/ping"}
 
 
-def running_container(cfg_dir: Path, status: pebble.ServiceStatus) -> testing.Container:
+def running_container(config_dir: Path, status: pebble.ServiceStatus) -> testing.Container:
     return container_for(
-        cfg_dir,
+        config_dir,
         layers={"prowlarr": pebble_layer(LogLevel.INFO, "")},
         service_statuses={"prowlarr": status},
     )
 
 
-def test_is_running_and_stop(cfg_dir: Path):
-    active = running_container(cfg_dir, pebble.ServiceStatus.ACTIVE)
+def test_is_running_and_stop(config_dir: Path):
+    active = running_container(config_dir, pebble.ServiceStatus.ACTIVE)
     assert run_workload(active, Workload.is_running).result is True
 
     stopped = run_workload(active, Workload.stop)
@@ -516,14 +495,14 @@ def test_is_running_and_stop(cfg_dir: Path):
     assert stopped.container.services["prowlarr"].current == pebble.ServiceStatus.INACTIVE
 
 
-def test_stop_without_service_is_a_no_op(cfg_dir: Path):
-    run = run_workload(container_for(cfg_dir), lambda wl: (wl.is_running(), wl.stop()))
+def test_stop_without_service_is_a_no_op(config_dir: Path):
+    run = run_workload(container_for(config_dir), lambda wl: (wl.is_running(), wl.stop()))
 
     assert run.result == (False, None)
 
 
-def test_restart_starts_the_service(cfg_dir: Path):
-    inactive = running_container(cfg_dir, pebble.ServiceStatus.INACTIVE)
+def test_restart_starts_the_service(config_dir: Path):
+    inactive = running_container(config_dir, pebble.ServiceStatus.INACTIVE)
 
     run = run_workload(inactive, Workload.restart)
 
@@ -584,8 +563,8 @@ def test_field_repr_hides_values():
 
 
 @pytest.fixture
-def fake(cfg_dir: Path) -> Iterator[FakeProwlarr]:
-    server = FakeProwlarr(cfg_dir)
+def fake(config_dir: Path) -> Iterator[FakeProwlarr]:
+    server = FakeProwlarr(config_dir)
     try:
         yield server
     finally:
@@ -593,8 +572,8 @@ def fake(cfg_dir: Path) -> Iterator[FakeProwlarr]:
 
 
 @pytest.fixture
-def started(fake: FakeProwlarr, cfg_dir: Path) -> FakeProwlarr:
-    (cfg_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
+def started(fake: FakeProwlarr, config_dir: Path) -> FakeProwlarr:
+    (config_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
     fake.start()
     return fake
 
@@ -611,21 +590,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ping_follows_prowlarrs_start(fake: FakeProwlarr, cfg_dir: Path):
+def test_ping_follows_prowlarrs_start(fake: FakeProwlarr, config_dir: Path):
     with ProwlarrClient(USER_KEY, base_url=fake.url) as c:
         assert c.ping() is False, "not listening yet"
-        (cfg_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
+        (config_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
         fake.start()
         fake.starting_requests = 1
         assert c.ping() is False, "503 while starting"
         assert c.ping() is True
 
 
-def test_ping_needs_the_url_base(fake: FakeProwlarr, cfg_dir: Path):
+def test_ping_needs_the_url_base(fake: FakeProwlarr, config_dir: Path):
     config = render_config_xml(None, USER_KEY).replace(
         "</Config>", "<UrlBase>prowlarr</UrlBase></Config>"
     )
-    (cfg_dir / "config.xml").write_text(config)
+    (config_dir / "config.xml").write_text(config)
     fake.start()
 
     with ProwlarrClient(USER_KEY, "/prowlarr", base_url=fake.url) as c:
@@ -753,13 +732,13 @@ def test_wait_for_command_times_out(client: ProwlarrClient):
 
 
 def test_reset_api_key_rotates_the_key(
-    client: ProwlarrClient, started: FakeProwlarr, cfg_dir: Path
+    client: ProwlarrClient, started: FakeProwlarr, config_dir: Path
 ):
     command = client.run_command("ResetApiKey")
     done = client.wait_for_command(command.id, timeout=5, interval=0.001)
 
     assert done.status == "completed"
-    new = parse_config_xml((cfg_dir / "config.xml").read_text())
+    new = parse_config_xml((config_dir / "config.xml").read_text())
     assert new is not None
     assert new.api_key == started.api_key != USER_KEY
     assert client.key_accepted(new.api_key) is True
@@ -879,7 +858,9 @@ def test_errors_share_one_base():
         assert issubclass(error, ProwlarrError)
 
 
-def test_key_never_logged(started: FakeProwlarr, caplog: pytest.LogCaptureFixture, cfg_dir: Path):
+def test_key_never_logged(
+    started: FakeProwlarr, caplog: pytest.LogCaptureFixture, config_dir: Path
+):
     caplog.set_level(logging.DEBUG)
     with ProwlarrClient(USER_KEY, base_url=started.url) as c:
         c.ping()
