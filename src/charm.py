@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
-    SECRET_CONTENT_KEY,
     ApiKeyStatus,
     MediaIndexerProvider,
     MediaIndexerRequirerData,
     RemoteData,
 )
 
+import api_key
+from api_key import SECRET_LABEL, RotationError
 from charm_config import CharmConfig, InvalidConfigError, load_config
+from prowlarr import ProwlarrAuthError, ProwlarrClient, ProwlarrError
 from registration import (
     IMPLEMENTATIONS,
     DesiredApplication,
@@ -28,10 +30,7 @@ from workload import (
     CONTAINER_NAME,
     PORT,
     ConfigXmlError,
-    ProwlarrAuthError,
-    ProwlarrClient,
     ProwlarrConfig,
-    ProwlarrError,
     Workload,
     WorkloadError,
 )
@@ -41,7 +40,6 @@ logger = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
-SECRET_LABEL = "prowlarr-api-key"  # noqa: S105 - a label, not a password
 PEER_RELATION = "prowlarr-peers"
 RECORDS_KEY = "applications"
 COMMAND_TIMEOUT = 60.0
@@ -111,7 +109,9 @@ class ProwlarrCharm(ops.CharmBase):
         if prepared is None:
             return
         config, prowlarr, started = prepared
-        secret = self._ensure_secret(prowlarr.api_key, config)
+        secret = api_key.ensure_secret(
+            self.model, self.app, prowlarr.api_key, config.api_key_rotation.policy
+        )
         self.media_indexer.publish(
             secret, api_url=self._api_url, base_path=prowlarr.url_base or None
         )
@@ -167,32 +167,6 @@ class ProwlarrCharm(ops.CharmBase):
             logger.info("Pebble layer changed: Prowlarr (re)started")
         self.unit.set_ports(PORT)
         return prowlarr, started
-
-    def _ensure_secret(self, api_key: str, config: CharmConfig) -> ops.Secret:
-        """Create or update the app secret from config.xml's key: a new revision only on change."""
-        policy = config.api_key_rotation.policy
-        content = {SECRET_CONTENT_KEY: api_key}
-        try:
-            secret = self.model.get_secret(label=SECRET_LABEL)
-        except ops.SecretNotFoundError:
-            logger.info("creating the %s secret", SECRET_LABEL)
-            return self.app.add_secret(
-                content,
-                label=SECRET_LABEL,
-                description="Prowlarr's API key",
-                rotate=None if policy is ops.SecretRotate.NEVER else policy,
-            )
-        tracked = secret.get_content()
-        if secret.peek_content() != content:
-            logger.info("Prowlarr's API key changed in config.xml: new secret revision")
-            secret.set_content(content)
-            secret.get_content(refresh=True)
-        elif tracked != content:
-            secret.get_content(refresh=True)  # track the latest, so old revisions can be removed
-        if (secret.get_info().rotation or ops.SecretRotate.NEVER) != policy:
-            logger.info("setting the rotation policy of %s to %s", SECRET_LABEL, policy.value)
-            secret.set_info(rotate=policy)
-        return secret
 
     def _check_prowlarr(
         self, outcome: _Outcome, client: ProwlarrClient, prowlarr: ProwlarrConfig, *, started: bool
@@ -345,11 +319,11 @@ class ProwlarrCharm(ops.CharmBase):
             event.fail(LEADER_ONLY.format(action="rotate-api-key"))
             return
         try:
-            secret_id, revision = self._rotate()
-        except _ActionError as e:
+            rotated = self._rotate()
+        except (_ActionError, RotationError) as e:
             event.fail(f"API key not rotated: {e}")
         else:
-            event.set_results({"secret-id": secret_id, "revision": revision})
+            event.set_results({"secret-id": rotated.secret_id, "revision": rotated.revision})
         finally:
             self._reconcile()
 
@@ -358,7 +332,7 @@ class ProwlarrCharm(ops.CharmBase):
             return
         try:
             self._rotate()
-        except _ActionError as e:
+        except (_ActionError, RotationError) as e:
             logger.error("scheduled rotation of Prowlarr's API key failed: %s", e)
         self._reconcile()
 
@@ -374,40 +348,27 @@ class ProwlarrCharm(ops.CharmBase):
             raise _ActionError("Prowlarr has no API key yet")
         return prowlarr
 
-    def _rotate(self) -> tuple[str, int]:
+    def _read_key(self) -> str | None:
+        """config.xml's key now; None when there is none."""
+        try:
+            prowlarr = self.workload.read_config()
+        except ConfigXmlError as e:
+            raise RotationError(f"/config/config.xml: {e}") from None
+        return prowlarr.api_key if prowlarr else None
+
+    def _rotate(self) -> api_key.Rotated:
         """Rotate through Prowlarr's ResetApiKey, verify, then store the new key.
 
-        Returns the secret's ID and its new revision. Raises _ActionError, after which the
-        caller's reconcile leaves the secret holding the key Prowlarr accepts.
+        Raises _ActionError or RotationError, after which the caller's reconcile leaves the
+        secret holding the key Prowlarr accepts.
         """
         before = self._action_config()
-        try:
-            secret = self.model.get_secret(label=SECRET_LABEL)
-            revision = secret.get_info().revision
-        except ops.SecretNotFoundError:
-            raise _ActionError(f"the {SECRET_LABEL} secret does not exist yet") from None
-        try:
-            with ProwlarrClient(before.api_key, before.url_base) as client:
-                command = client.run_command("ResetApiKey")
-                done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
-                if not done.succeeded:
-                    raise _ActionError(f"Prowlarr's ResetApiKey ended {done.status}")
-                after = self.workload.read_config()
-                if after is None or after.api_key == before.api_key:
-                    raise _ActionError("Prowlarr did not write a new key to config.xml")
-                if not client.key_accepted(after.api_key):
-                    raise _ActionError("Prowlarr rejects the new key from config.xml")
-                if client.key_accepted(before.api_key):
-                    raise _ActionError("Prowlarr still accepts the old key")
-        except ProwlarrError as e:
-            raise _ActionError(f"Prowlarr: {e}") from None
-        except ConfigXmlError as e:
-            raise _ActionError(f"/config/config.xml: {e}") from None
-        secret.set_content({SECRET_CONTENT_KEY: after.api_key})
-        secret.get_content(refresh=True)
-        secret_id = secret.id or secret.get_info().id
-        logger.info("rotated Prowlarr's API key: %s revision %d", secret_id, revision + 1)
-        return secret_id, revision + 1
+        secret, info = api_key.find_secret(self.model)
+        with ProwlarrClient(before.api_key, before.url_base) as client:
+            new_key = api_key.reset_api_key(
+                client, before.api_key, self._read_key, timeout=COMMAND_TIMEOUT
+            )
+        return api_key.store_rotated(secret, info, new_key)
 
     def _on_secret_remove(self, event: ops.SecretRemoveEvent) -> None:
         if event.secret.label == SECRET_LABEL and self.unit.is_leader():

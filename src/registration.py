@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from workload import (
+from prowlarr import (
     Application,
     ProwlarrClient,
     ProwlarrConnectionError,

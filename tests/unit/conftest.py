@@ -12,6 +12,7 @@ import pytest
 import yaml
 from ops import testing
 
+import prowlarr as prowlarr_api
 import workload
 from charm import ProwlarrCharm
 from tests.unit.fake_prowlarr import FakeProwlarr
@@ -36,7 +37,7 @@ META, CONFIG, ACTIONS = _charm_metadata()
 @pytest.fixture(autouse=True)
 def no_real_prowlarr(monkeypatch: pytest.MonkeyPatch) -> None:
     """Never let a test reach whatever listens on localhost:9696: port 9 refuses at once."""
-    monkeypatch.setattr(workload, "LOCAL_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr(prowlarr_api, "LOCAL_URL", "http://127.0.0.1:9")
 
 
 @pytest.fixture
@@ -85,10 +86,10 @@ def prowlarr(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     """A fake Prowlarr whose process follows what the charm asks of Pebble.
 
     replan/start start it (reading config.xml like Prowlarr does), restart restarts it, stop
-    stops it; the charm's HTTP client is pointed at it through workload.LOCAL_URL.
+    stops it; the charm's HTTP client is pointed at it through prowlarr.LOCAL_URL.
     """
     fake = FakeProwlarr(config_dir)
-    monkeypatch.setattr(workload, "LOCAL_URL", fake.url)
+    monkeypatch.setattr(prowlarr_api, "LOCAL_URL", fake.url)
 
     def _starting(fake_action: Callable[[], None]) -> None:
         try:

@@ -3,7 +3,11 @@
 It models what the charm relies on (see /work/shared/prowlarr/CONTRACT.md): config.xml read once at
 start and rewritten the Prowlarr way, API-key authentication, the start-up 503 window, the URL base
 redirect, the applications API (masking, defaults, validators, connection test) and the command
-queue. Everything is deterministic: a command advances one step each time its id is fetched.
+queue. Commands run in the background like Prowlarr's executor: `command_delay` seconds after
+the POST a command is started, `command_duration` seconds later it has run and completed (or
+failed), whether or not anyone polls it; every request is authenticated against the key of the
+moment it arrives, so once ResetApiKey has run the old key gets 401 everywhere, its own status
+URL included.
 
 The fake never logs, and no repr shows a key.
 """
@@ -883,8 +887,11 @@ class FakeProwlarr:
 
     The port is bound at construction; `start()` plays the process start (reads config.xml).
     Switches tests may set at any time: `starting_requests`, `fail_status`, `unreachable`,
-    `failing_commands`. Inspection: `requests`, `syncs`, `connection_tests`, `applications`,
-    `commands`, `internal_errors` (bugs of the fake itself, answered with 500).
+    `failing_commands`, `stuck_commands` (started, never finished), `command_delay` and
+    `command_duration` (seconds, 0 allowed), `reset_writes_config` (False: ResetApiKey changes
+    the key in memory only). Inspection: `requests`, `syncs`,
+    `connection_tests`, `applications`, `commands`, `internal_errors` (bugs of the fake itself,
+    answered with 500).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -902,6 +909,11 @@ class FakeProwlarr:
         self.fail_status: int | None = None
         self.unreachable: set[str] = set()
         self.failing_commands: set[str] = set()
+        self.stuck_commands: set[str] = set()
+        self.reset_writes_config = True
+        self.command_delay = 0.005
+        self.command_duration = 0.0
+        self._timers: list[threading.Timer] = []
         self.requests: list[RecordedRequest] = []
         self.syncs: list[bool] = []
         self.connection_tests: list[str] = []
@@ -996,9 +1008,19 @@ class FakeProwlarr:
             self._running = True
 
     def stop(self) -> None:
-        """Stop the process: open connections are dropped, new ones get no response."""
+        """Stop the process: open connections are dropped, new ones get no response.
+
+        Commands still queued or running die with the process (orphaned), as in Prowlarr.
+        """
         with self._lock:
             self._running = False
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+            for cmd in self._commands.values():
+                if cmd.status not in TERMINAL_STATUSES:
+                    cmd.status = "orphaned"
+                    cmd.ended = datetime.now(timezone.utc)
         self._server.drop_connections()
 
     def restart(self) -> None:
@@ -1011,8 +1033,7 @@ class FakeProwlarr:
         if self._closed:
             return
         self._closed = True
-        with self._lock:
-            self._running = False
+        self.stop()
         self._server.shutdown()
         self._server.drop_connections()
         self._server.server_close()
@@ -1022,10 +1043,11 @@ class FakeProwlarr:
         """What ResetApiKey does: a fresh key, effective at once, written into config.xml."""
         with self._lock:
             key = _new_key()
-            path = self.config_path
-            root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
-            _set_single(root, "ApiKey", key)
-            path.write_text(_serialise(root))
+            if self.reset_writes_config:
+                path = self.config_path
+                root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
+                _set_single(root, "ApiKey", key)
+                path.write_text(_serialise(root))
             if self._boot_config is not None:
                 self._boot_config = replace(self._boot_config, api_key=key)
 
@@ -1059,11 +1081,11 @@ class FakeProwlarr:
             return copy.deepcopy(list(self._commands.values()))
 
     def complete_commands(self) -> None:
-        """Run every pending command to its end, as if time passed."""
+        """Run every pending command to its end now, as if time passed (stuck ones too)."""
         with self._lock:
             for cmd in self._commands.values():
-                while cmd.status not in TERMINAL_STATUSES:
-                    self._advance(cmd)
+                if cmd.status not in TERMINAL_STATUSES:
+                    self._execute(cmd)
 
     def add_application(
         self,
@@ -1634,6 +1656,7 @@ class FakeProwlarr:
         )
         self._next_command_id += 1
         self._commands[cmd.id] = cmd
+        self._schedule(self.command_delay, self._begin, cmd.id)
         location = f"{self.url_base}/api/v1/command/{cmd.id}"
         return _json_response(201, _command_json(cmd), {"Location": location})
 
@@ -1641,7 +1664,6 @@ class FakeProwlarr:
         cmd = self._commands.get(cast("int", call.route_id))
         if cmd is None:
             raise _error(404, "Not Found")
-        self._advance(cmd)
         return _json_response(200, _command_json(cmd))
 
     def _list_commands(self, call: _Call) -> _Response:
@@ -1656,25 +1678,50 @@ class FakeProwlarr:
             cmd.ended = datetime.now(timezone.utc)
         return _json_response(200, {})
 
-    def _advance(self, cmd: FakeCommand) -> None:
-        """One step of the lifecycle: queued → started → completed (or failed)."""
+    def _schedule(self, delay: float, action: Callable[[int], None], command_id: int) -> None:
+        """Run `action(command_id)` on the executor `delay` seconds from now."""
+        timer = threading.Timer(delay, self._on_executor, (action, command_id))
+        timer.daemon = True
+        self._timers = [t for t in self._timers if t.is_alive()]
+        self._timers.append(timer)
+        timer.start()
+
+    def _on_executor(self, action: Callable[[int], None], command_id: int) -> None:
+        with self._lock:
+            if self._running:
+                action(command_id)
+
+    def _begin(self, command_id: int) -> None:
+        """The executor picks the command up: started, then run after `command_duration`."""
+        cmd = self._commands.get(command_id)
+        if cmd is None or cmd.status != "queued":
+            return
+        cmd.status = "started"
+        cmd.started = datetime.now(timezone.utc)
+        if cmd.name not in self.stuck_commands:
+            self._schedule(self.command_duration, self._finish, command_id)
+
+    def _finish(self, command_id: int) -> None:
+        cmd = self._commands.get(command_id)
+        if cmd is not None and cmd.status == "started":
+            self._execute(cmd)
+
+    def _execute(self, cmd: FakeCommand) -> None:
+        """Run the command's effect and end it completed, or failed."""
         now = datetime.now(timezone.utc)
-        if cmd.status == "queued":
-            cmd.status = "started"
-            cmd.started = now
-        elif cmd.status == "started":
-            try:
-                if cmd.name in self.failing_commands:
-                    raise RuntimeError(f"{cmd.name} failed (fake)")
-                if cmd.name == "ResetApiKey":
-                    self.reset_api_key()
-                elif cmd.name == "ApplicationIndexerSync":
-                    self.syncs.append(cmd.options["forceSync"])
-            except (RuntimeError, FakeStartError, OSError) as exc:
-                cmd.status = "failed"
-                cmd.message = str(exc)
-                cmd.exception = f"{type(exc).__name__}: {exc}"
-            else:
-                cmd.status = "completed"
-                cmd.message = "Completed"
-            cmd.ended = now
+        cmd.started = cmd.started or now
+        try:
+            if cmd.name in self.failing_commands:
+                raise RuntimeError(f"{cmd.name} failed (fake)")
+            if cmd.name == "ResetApiKey":
+                self.reset_api_key()
+            elif cmd.name == "ApplicationIndexerSync":
+                self.syncs.append(cmd.options["forceSync"])
+        except (RuntimeError, FakeStartError, OSError) as exc:
+            cmd.status = "failed"
+            cmd.message = str(exc)
+            cmd.exception = f"{type(exc).__name__}: {exc}"
+        else:
+            cmd.status = "completed"
+            cmd.message = "Completed"
+        cmd.ended = now

@@ -14,6 +14,7 @@ import ops
 import pytest
 from ops import testing
 
+import charm
 import workload
 from charm import ProwlarrCharm
 from tests.unit.conftest import (
@@ -262,25 +263,42 @@ def test_key_edited_in_config_xml_without_restart_restarts_prowlarr_once(
 # ------------------------------------------------------------------ rotation
 
 
-def test_rotate_api_key_stores_the_key_prowlarr_generated(
-    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+def leaked(keys: set[str], ctx: Ctx, out: testing.State, caplog: pytest.LogCaptureFixture) -> str:
+    """Every place a key must never reach, joined; returns the keys found there."""
+    seen = [record.getMessage() for record in caplog.records]
+    seen += [str(status) for status in ctx.unit_status_history] + [str(out.unit_status)]
+    seen.append(json.dumps(ctx.action_results))
+    seen += [json.dumps(dict(rel.local_app_data)) for rel in out.relations]
+    seen += [json.dumps(c.plan.to_dict()) for c in out.containers]
+    text = "\n".join(seen)
+    return ", ".join(sorted(key for key in keys if key in text))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 1.0])
+def test_rotate_api_key_follows_the_command_across_its_own_key_change(
+    ctx: Ctx,
+    config_dir: Path,
+    prowlarr: FakeProwlarr,
+    caplog: pytest.LogCaptureFixture,
+    delay: float,
 ):
+    caplog.set_level(logging.DEBUG)
     started(prowlarr, config_dir)
+    prowlarr.command_delay = delay
     radarr = media_relation()
 
     out = ctx.run(ctx.on.action("rotate-api-key"), steady_state(config_dir, relations=[radarr]))
 
     new_key = prowlarr.api_key
     assert new_key != USER_KEY
-    assert out.get_secret(label="prowlarr-api-key").latest_content == {"api-key": new_key}
     assert config_xml(config_dir)["ApiKey"] == new_key
-    results = ctx.action_results or {}
-    assert results["secret-id"] == LEADER_SECRET_ID
-    assert int(results["revision"]) == 2
-    assert new_key not in json.dumps(results) and USER_KEY not in json.dumps(results)
-    old = prowlarr_http_status(prowlarr, USER_KEY)
-    assert old == 401, "the old key is rejected"
+    assert out.get_secret(label="prowlarr-api-key").latest_content == {"api-key": new_key}
+    assert ctx.action_results == {"secret-id": LEADER_SECRET_ID, "revision": 2}
+    assert prowlarr_http_status(prowlarr, USER_KEY) == 401, "the old key is rejected"
     assert prowlarr_http_status(prowlarr, new_key) == 200
+    assert [c.status for c in prowlarr.commands] == ["completed"]
+    assert out.unit_status.name == "active"
+    assert leaked({USER_KEY, new_key}, ctx, out, caplog) == ""
 
 
 def prowlarr_http_status(prowlarr: FakeProwlarr, key: str) -> int:
@@ -313,8 +331,12 @@ def test_rotate_api_key_on_a_non_leader_fails_clearly(ctx: Ctx, config_dir: Path
     assert "leader" in failure.value.message
 
 
-def test_secret_rotate_policy_event_rotates(ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr):
+@pytest.mark.parametrize("delay", [0.0, 0.05])
+def test_secret_rotate_policy_event_rotates(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, delay: float
+):
     started(prowlarr, config_dir)
+    prowlarr.command_delay = delay
     secret = own_secret(USER_KEY, rotate=ops.SecretRotate.DAILY)
     state = steady_state(config_dir, secrets=[secret], config={"api-key-rotation": "daily"})
 
@@ -454,20 +476,49 @@ def test_key_never_appears_in_logs_status_databags_plan_or_results(
     assert "api_key_secret_id" in text, "sanity: the collected text has the databags"
 
 
-def test_rotate_api_key_when_prowlarr_reset_fails_keeps_the_accepted_key(
-    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("failing", "Prowlarr's ResetApiKey ended failed"),
+        ("stuck", "Prowlarr's ResetApiKey did not finish"),
+    ],
+)
+def test_rotate_api_key_that_prowlarr_does_not_complete_fails_saying_which(
+    ctx: Ctx,
+    config_dir: Path,
+    prowlarr: FakeProwlarr,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    message: str,
 ):
+    monkeypatch.setattr(charm, "COMMAND_TIMEOUT", 0.3)
     started(prowlarr, config_dir)
-    prowlarr.failing_commands.add("ResetApiKey")
+    getattr(prowlarr, f"{fault}_commands").add("ResetApiKey")
 
     with pytest.raises(testing.ActionFailed) as failure:
         ctx.run(ctx.on.action("rotate-api-key"), steady_state(config_dir))
 
-    assert "ResetApiKey ended failed" in failure.value.message
+    assert message in failure.value.message
     out = failure.value.state
     assert isinstance(out, testing.State)
     assert out.get_secret(label="prowlarr-api-key").latest_content == {"api-key": USER_KEY}
     assert prowlarr_http_status(prowlarr, USER_KEY) == 200, "the secret holds the accepted key"
+
+
+def test_rotate_api_key_rejected_while_config_xml_keeps_the_old_key_is_a_clear_failure(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+):
+    started(prowlarr, config_dir)
+    prowlarr.reset_writes_config = False  # a new key in memory that config.xml does not show
+
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("rotate-api-key"), steady_state(config_dir))
+
+    assert "rejects the API key while config.xml holds no other key" in failure.value.message
+    assert prowlarr.api_key not in failure.value.message
+    out = failure.value.state
+    assert isinstance(out, testing.State)
+    assert out.get_secret(label="prowlarr-api-key").latest_content == {"api-key": USER_KEY}
 
 
 @pytest.mark.parametrize("action", ["rotate-api-key", "sync-indexers"])

@@ -7,6 +7,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -829,7 +830,21 @@ def test_concurrent_creates_get_distinct_ids(running: FakeProwlarr) -> None:
 # ------------------------------------------------------------------------------ commands
 
 
-def test_command_lifecycle_advances_on_each_get(running: FakeProwlarr, api: httpx.Client) -> None:
+def wait_for_status(fake: FakeProwlarr, command_id: int, *statuses: str) -> str:
+    """Watch the queue from outside (no HTTP) until the command reaches one of `statuses`."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = next(c.status for c in fake.commands if c.id == command_id)
+        if status in statuses:
+            return status
+        time.sleep(0.002)
+    raise AssertionError(f"command {command_id} never reached {statuses}")
+
+
+def test_commands_run_in_the_background_without_being_polled(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    running.command_delay = 0.05
     posted = api.post(
         "/api/v1/command", json={"name": "ApplicationIndexerSync", "forceSync": True}
     )
@@ -839,23 +854,38 @@ def test_command_lifecycle_advances_on_each_get(running: FakeProwlarr, api: http
     assert queued["body"]["forceSync"] is True
     assert {"message", "started", "ended", "duration"}.isdisjoint(queued)
     command_id = queued["id"]
-    assert api.get("/api/v1/command").json()[0]["status"] == "queued"  # listing does not advance
-    assert running.syncs == []
-    started = api.get(f"/api/v1/command/{command_id}").json()
-    assert started["status"] == "started"
-    assert running.syncs == []
+
+    assert wait_for_status(running, command_id, "completed") == "completed"
+
+    assert running.syncs == [True], "it ran although nobody asked for its status"
+    assert not [r for r in running.requests if r.path == f"/api/v1/command/{command_id}"]
     completed = api.get(f"/api/v1/command/{command_id}").json()
     assert (completed["status"], completed["message"]) == ("completed", "Completed")
     assert {"started", "ended", "duration", "stateChangeTime"} <= set(completed)
-    assert running.syncs == [True]
     assert api.get(f"/api/v1/command/{command_id}").json()["status"] == "completed"
-    assert running.syncs == [True]
+    assert running.syncs == [True], "polling does not run it again"
     assert api.get("/api/v1/command/99").status_code == 404
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05])
+def test_polling_does_not_advance_a_command(
+    running: FakeProwlarr, api: httpx.Client, delay: float
+) -> None:
+    running.command_delay = delay
+    running.stuck_commands.add("ApplicationIndexerSync")
+    command_id = api.post("/api/v1/command", json={"name": "ApplicationIndexerSync"}).json()["id"]
+
+    assert wait_for_status(running, command_id, "started") == "started"
+    for _ in range(5):
+        assert api.get(f"/api/v1/command/{command_id}").json()["status"] == "started"
+    assert running.syncs == []
 
 
 def test_identical_pending_commands_are_deduplicated(
     running: FakeProwlarr, api: httpx.Client
 ) -> None:
+    running.command_delay = 60  # still queued while the test posts
+
     def post(body: dict[str, object]) -> int:
         response = api.post("/api/v1/command", json=body)
         assert response.status_code == 201
@@ -865,8 +895,6 @@ def test_identical_pending_commands_are_deduplicated(
     assert post({"name": "applicationindexersync", "FORCESYNC": True}) == first
     unforced = post({"name": "ApplicationIndexerSync"})
     assert unforced != first
-    api.get(f"/api/v1/command/{first}")
-    assert post({"name": "ApplicationIndexerSync", "forceSync": True}) == first  # started
     running.complete_commands()
     assert [c.status for c in running.commands] == ["completed", "completed"]
     assert sorted(running.syncs) == [False, True]
@@ -883,28 +911,46 @@ def test_bad_command_names(api: httpx.Client) -> None:
         assert empty.json()[0]["propertyName"] == "Name"
 
 
-def test_reset_api_key_command_applies_when_it_completes(running: FakeProwlarr) -> None:
+@pytest.mark.parametrize("delay", [0.0, 0.05])
+def test_once_reset_api_key_has_run_its_own_status_url_rejects_the_old_key(
+    running: FakeProwlarr, delay: float
+) -> None:
+    running.command_delay = delay
     old = running.api_key
     with httpx.Client(verify=SSL, base_url=running.url, headers={"X-Api-Key": old}) as api:
         command_id = api.post("/api/v1/command", json={"name": "ResetApiKey"}).json()["id"]
-        assert api.get(f"/api/v1/command/{command_id}").json()["status"] == "started"
-        assert running.api_key == old
-        done = api.get(f"/api/v1/command/{command_id}")
-        assert (done.status_code, done.json()["status"]) == (200, "completed")
-        assert running.api_key != old
+        wait_for_status(running, command_id, "completed")
+
+        assert api.get(f"/api/v1/command/{command_id}").status_code == 401
         assert api.get("/api/v1/system/status").status_code == 401
-    assert config_values(running)["ApiKey"] == running.api_key
+        new = config_values(running)["ApiKey"]
+        assert new == running.api_key != old
+        done = api.get(f"/api/v1/command/{command_id}", headers={"X-Api-Key": new})
+        assert (done.status_code, done.json()["status"]) == (200, "completed")
     assert running.syncs == []
 
 
 def test_failing_commands_end_failed(running: FakeProwlarr, api: httpx.Client) -> None:
     running.failing_commands.add("ApplicationIndexerSync")
     command_id = api.post("/api/v1/command", json={"name": "ApplicationIndexerSync"}).json()["id"]
-    api.get(f"/api/v1/command/{command_id}")
+    wait_for_status(running, command_id, "failed")
     failed = api.get(f"/api/v1/command/{command_id}").json()
     assert failed["status"] == "failed"
     assert "exception" in failed
     assert running.syncs == []
+
+
+def test_a_stop_orphans_the_commands_that_had_not_finished(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    running.command_delay = 60
+    command_id = api.post("/api/v1/command", json={"name": "ResetApiKey"}).json()["id"]
+    old = running.api_key
+
+    running.restart()
+
+    assert api.get(f"/api/v1/command/{command_id}").json()["status"] == "orphaned"
+    assert running.api_key == old, "a command that never ran changed nothing"
 
 
 # ------------------------------------------------------------------------------ inspection

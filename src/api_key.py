@@ -1,0 +1,129 @@
+"""Prowlarr's own API key: the `prowlarr-api-key` secret and its rotation.
+
+config.xml is the source of truth for the key; the secret follows it. A rotation goes through
+Prowlarr's own ResetApiKey command, which Prowlarr runs in the background: from the moment it has
+run, Prowlarr rejects the old key on every request, including the command's own status URL, so
+the command is followed with the key config.xml then holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ops
+
+from prowlarr import ProwlarrAuthError, ProwlarrClient, ProwlarrError, ProwlarrTimeoutError
+
+logger = logging.getLogger(__name__)
+
+SECRET_LABEL = "prowlarr-api-key"  # noqa: S105 - a label, not a password
+CONTENT_KEY = "api-key"
+RESET_COMMAND = "ResetApiKey"
+
+
+class RotationError(Exception):
+    """A rotation did not complete; the message says why (never a key)."""
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """A verified new key, and where it was stored."""
+
+    api_key: str = field(repr=False)
+    secret_id: str = ""
+    revision: int = 0
+
+
+def reset_api_key(
+    client: ProwlarrClient,
+    old_key: str,
+    read_key: Callable[[], str | None],
+    *,
+    timeout: float,
+    interval: float = 0.5,
+) -> str:
+    """Make Prowlarr generate a new key, follow the command, verify it; return the new key.
+
+    `client` must hold `old_key`; `read_key` returns config.xml's key at the moment it is called.
+    Raises RotationError saying which step failed.
+    """
+    try:
+        command = client.run_command(RESET_COMMAND)
+        done = client.wait_for_command(
+            command.id, timeout=timeout, interval=interval, reload_key=read_key
+        )
+    except ProwlarrTimeoutError as e:
+        raise RotationError(f"Prowlarr's {RESET_COMMAND} did not finish: {e}") from None
+    except ProwlarrAuthError:
+        raise RotationError(
+            "Prowlarr rejects the API key while config.xml holds no other key"
+        ) from None
+    except ProwlarrError as e:
+        raise RotationError(f"Prowlarr: {e}") from None
+    if not done.succeeded:
+        detail = f": {done.message}" if done.message else ""
+        raise RotationError(f"Prowlarr's {RESET_COMMAND} ended {done.status}{detail}")
+    new_key = read_key()
+    if not new_key or new_key == old_key:
+        raise RotationError("Prowlarr did not write a new key to config.xml")
+    try:
+        if not client.key_accepted(new_key):
+            raise RotationError("Prowlarr rejects the new key from config.xml")
+        if client.key_accepted(old_key):
+            raise RotationError("Prowlarr still accepts the old key")
+    except ProwlarrError as e:
+        raise RotationError(f"Prowlarr: {e}") from None
+    return new_key
+
+
+def ensure_secret(
+    model: ops.Model, app: ops.Application, api_key: str, policy: ops.SecretRotate
+) -> ops.Secret:
+    """Create or update the app secret from config.xml's key: a new revision only on change."""
+    content = {CONTENT_KEY: api_key}
+    try:
+        secret = model.get_secret(label=SECRET_LABEL)
+    except ops.SecretNotFoundError:
+        logger.info("creating the %s secret", SECRET_LABEL)
+        return app.add_secret(
+            content,
+            label=SECRET_LABEL,
+            description="Prowlarr's API key",
+            rotate=None if policy is ops.SecretRotate.NEVER else policy,
+        )
+    tracked = secret.get_content()
+    if secret.peek_content() != content:
+        logger.info("Prowlarr's API key changed in config.xml: new secret revision")
+        secret.set_content(content)
+        secret.get_content(refresh=True)
+    elif tracked != content:
+        secret.get_content(refresh=True)  # track the latest, so old revisions can be removed
+    if (secret.get_info().rotation or ops.SecretRotate.NEVER) != policy:
+        logger.info("setting the rotation policy of %s to %s", SECRET_LABEL, policy.value)
+        secret.set_info(rotate=policy)
+    return secret
+
+
+def find_secret(model: ops.Model) -> tuple[ops.Secret, ops.SecretInfo]:
+    """The secret to rotate and its metadata; RotationError when it does not exist yet."""
+    try:
+        secret = model.get_secret(label=SECRET_LABEL)
+        return secret, secret.get_info()
+    except ops.SecretNotFoundError:
+        raise RotationError(f"the {SECRET_LABEL} secret does not exist yet") from None
+
+
+def store_rotated(secret: ops.Secret, info: ops.SecretInfo, api_key: str) -> Rotated:
+    """Store a verified new key as a new revision of the secret; say which revision.
+
+    Juju assigns the revision when the hook commits (secret-info-get cannot show it within the
+    hook). Only this leader writes the secret, so it is the latest revision before the write
+    plus one.
+    """
+    secret.set_content({CONTENT_KEY: api_key})
+    secret.get_content(refresh=True)
+    revision = info.revision + 1
+    logger.info("rotated Prowlarr's API key: %s revision %d", info.id, revision)
+    return Rotated(api_key=api_key, secret_id=info.id, revision=revision)

@@ -1,0 +1,464 @@
+"""Prowlarr's HTTP API: a typed client, its pydantic models and its errors.
+
+Nothing here knows about Juju or Pebble. `ProwlarrClient` talks to Prowlarr on localhost (the
+charm and the workload share the pod's network). API keys never reach a log record, an exception
+message or a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar, cast
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+logger = logging.getLogger(__name__)
+
+LOCAL_URL = "http://localhost:9696"
+DEFAULT_TIMEOUT = 10.0
+TERMINAL_COMMAND_STATUSES = frozenset({"completed", "failed", "aborted", "cancelled", "orphaned"})
+
+_API_KEY_HEADER = "X-Api-Key"
+_CONNECT_ATTEMPTS = 2  # one retry, only when the connection could not be opened at all
+_CONNECT_RETRY_DELAY = 0.1
+_MAX_DETAIL = 200
+
+
+# --------------------------------------------------------------------------- API models
+
+
+class _ApiModel(BaseModel):
+    """camelCase JSON, snake_case Python; unknown fields kept for a lossless round trip."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+
+class SystemStatus(_ApiModel):
+    """GET /api/v1/system/status (the fields the charm uses; the rest are kept as extras)."""
+
+    version: str
+    url_base: str = ""
+    app_name: str = "Prowlarr"
+    instance_name: str = "Prowlarr"
+    branch: str | None = None
+    authentication: str | None = None
+
+
+class Command(_ApiModel):
+    """A Prowlarr command (POST /api/v1/command, GET /api/v1/command/{id})."""
+
+    id: int
+    name: str
+    status: str
+    message: str | None = None
+    exception: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the command reached a terminal status."""
+        return self.status in TERMINAL_COMMAND_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the command completed."""
+        return self.status == "completed"
+
+
+class ApplicationField(_ApiModel):
+    """One settings field of an application; label, order, privacy... are kept as extras."""
+
+    name: str
+    value: object = Field(default=None, repr=False)  # may be a media manager's API key
+
+
+class Application(_ApiModel):
+    """A Prowlarr application (a media manager Prowlarr pushes indexers to)."""
+
+    id: int | None = None
+    name: str | None = None
+    implementation: str
+    config_contract: str
+    sync_level: str = "disabled"
+    fields: list[ApplicationField] = Field(default_factory=list[ApplicationField])
+    tags: list[int] = Field(default_factory=list[int])
+
+    def field_value(self, name: str) -> object:
+        """Return the value of settings field `name`, or None when there is no such field."""
+        return next((f.value for f in self.fields if f.name == name), None)
+
+    def with_field(self, name: str, value: object) -> Application:
+        """Return a copy with settings field `name` set to `value` (appended when missing)."""
+        fields = [
+            f.model_copy(update={"value": value}) if f.name == name else f for f in self.fields
+        ]
+        if not any(f.name == name for f in self.fields):
+            fields.append(ApplicationField(name=name, value=value))
+        return self.model_copy(update={"fields": fields})
+
+    def to_api(self) -> dict[str, object]:
+        """Return the JSON body Prowlarr expects (camelCase, nulls left out, extras kept)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ValidationFailure(BaseModel):
+    """One entry of a 400 answer; `attemptedValue` is dropped, as it may hold a key."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    property_name: str = ""
+    error_message: str = ""
+    is_warning: bool = False
+
+
+_T = TypeVar("_T")
+_SYSTEM_STATUS = TypeAdapter(SystemStatus)
+_COMMAND = TypeAdapter(Command)
+_APPLICATION = TypeAdapter(Application)
+_APPLICATIONS = TypeAdapter(list[Application])
+_FAILURES = TypeAdapter(list[ValidationFailure])
+
+
+# --------------------------------------------------------------------------- API errors
+
+
+class ProwlarrError(Exception):
+    """Talking to Prowlarr failed."""
+
+
+class ProwlarrConnectionError(ProwlarrError):
+    """Prowlarr could not be reached (refused, reset, timed out)."""
+
+
+class ProwlarrResponseError(ProwlarrError):
+    """Prowlarr answered with an unexpected status or body."""
+
+    def __init__(
+        self, status_code: int, message: str, *, method: str = "", path: str = ""
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.method = method
+        self.path = path
+        where = f"{method} {path} " if method else ""
+        super().__init__(f"{where}returned {status_code}: {message}")
+
+
+class ProwlarrAuthError(ProwlarrResponseError):
+    """Prowlarr rejected the API key (401)."""
+
+
+class ProwlarrStartingError(ProwlarrResponseError):
+    """Prowlarr is still starting up (503)."""
+
+
+class ProwlarrValidationError(ProwlarrResponseError):
+    """Prowlarr refused a resource (400 with a list of validation failures)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        failures: list[ValidationFailure],
+        *,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(status_code, message, method=method, path=path)
+        self.failures = failures
+
+
+class ProwlarrTimeoutError(ProwlarrError):
+    """A Prowlarr command did not finish in time."""
+
+
+def _json_object(response: httpx.Response) -> dict[str, object]:
+    """The response body when it is a JSON object, else an empty dict."""
+    try:
+        data: object = response.json()
+    except ValueError:
+        return {}
+    return cast("dict[str, object]", data) if isinstance(data, dict) else {}
+
+
+def _validation_summary(error: ValidationError) -> str:
+    """Describe a pydantic error by location and message only (never the input values)."""
+    parts = [
+        f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
+        for item in error.errors()[:3]
+    ]
+    return "unexpected response: " + "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- API client
+
+
+class ProwlarrClient:
+    """A small typed client for Prowlarr's API at `LOCAL_URL` (or `base_url`) plus the URL base.
+
+    `url_base` is Prowlarr's URL base as it reports it: "" or "/base".
+
+    Use as a context manager, or call `close()`. Every call has a timeout; only a refused
+    connection is retried, once, after a short pause, so a hook never hangs on a dead Prowlarr.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        url_base: str = "",
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._api_key = api_key
+        self._keys = {api_key}  # every key this client held, scrubbed from error texts
+        self._prefix = url_base.rstrip("/")
+        root = (base_url or LOCAL_URL).rstrip("/")
+        self._client = httpx.Client(
+            base_url=root + self._prefix,
+            headers={_API_KEY_HEADER: api_key, "Accept": "application/json"},
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,  # localhost: a model's HTTP proxy settings must not apply
+        )
+
+    def __repr__(self) -> str:
+        return f"ProwlarrClient(base_url={str(self._client.base_url)!r})"
+
+    def __enter__(self) -> ProwlarrClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self._client.close()
+
+    def use_api_key(self, api_key: str) -> None:
+        """Send `api_key` from now on (after Prowlarr changed its key)."""
+        self._api_key = api_key
+        self._keys.add(api_key)
+        self._client.headers[_API_KEY_HEADER] = api_key
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: object = None,
+        api_key: str | None = None,
+    ) -> httpx.Response:
+        headers = {_API_KEY_HEADER: api_key} if api_key is not None else None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._client.request(
+                    method, path, params=params, json=body, headers=headers
+                )
+            except httpx.TransportError as e:
+                if isinstance(e, httpx.ConnectError) and attempt < _CONNECT_ATTEMPTS:
+                    time.sleep(_CONNECT_RETRY_DELAY)
+                    continue
+                reason = self._scrub(str(e)) or "no answer"
+                raise ProwlarrConnectionError(
+                    f"{method} {self._prefix}{path}: cannot reach Prowlarr "
+                    f"({type(e).__name__}: {reason[:_MAX_DETAIL]})"
+                ) from None
+
+    def _scrub(self, text: str) -> str:
+        for key in self._keys:
+            if key:
+                text = text.replace(key, "***")
+        return text
+
+    def _error_detail(self, response: httpx.Response) -> str:
+        """A short reason from an error body: its message, never the raw body."""
+        data = _json_object(response)
+        for key in ("message", "errorMessage", "title"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return self._scrub(value)[:_MAX_DETAIL]
+        return response.reason_phrase
+
+    def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if response.is_success:
+            return
+        where = {"method": method, "path": f"{self._prefix}{path}"}
+        if status == 401:
+            raise ProwlarrAuthError(status, "the API key was rejected", **where)
+        if status == 503:
+            raise ProwlarrStartingError(status, "Prowlarr is starting up", **where)
+        if status == 400:
+            try:
+                failures = _FAILURES.validate_json(response.content)
+            except ValidationError:
+                pass
+            else:
+                message = "; ".join(f.error_message for f in failures) or "validation failed"
+                raise ProwlarrValidationError(status, self._scrub(message), failures, **where)
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            raise ProwlarrResponseError(
+                status, f"redirected to {location[:_MAX_DETAIL]} (wrong URL base?)", **where
+            )
+        raise ProwlarrResponseError(status, self._error_detail(response), **where)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: object = None,
+    ) -> httpx.Response:
+        response = self._send(method, path, params=params, body=body)
+        self._raise_for_status(method, path, response)
+        return response
+
+    def _parse(
+        self, adapter: TypeAdapter[_T], method: str, path: str, response: httpx.Response
+    ) -> _T:
+        try:
+            return adapter.validate_json(response.content)
+        except ValidationError as e:
+            raise ProwlarrResponseError(
+                response.status_code,
+                _validation_summary(e),
+                method=method,
+                path=f"{self._prefix}{path}",
+            ) from None
+
+    def _get(self, adapter: TypeAdapter[_T], path: str) -> _T:
+        return self._parse(adapter, "GET", path, self._call("GET", path))
+
+    # ------------------------------------------------------------------ API
+
+    def ping(self) -> bool:
+        """Tell whether Prowlarr is up: GET /ping answers 200 {"status": "OK"}. Never raises."""
+        try:
+            response = self._send("GET", "/ping")
+        except ProwlarrConnectionError as e:
+            logger.debug("Prowlarr ping: %s", e)
+            return False
+        if response.status_code != 200:
+            logger.debug("Prowlarr ping: HTTP %s", response.status_code)
+            return False
+        return _json_object(response).get("status") == "OK"
+
+    def wait_until_ready(self, *, timeout: float, interval: float = 1.0) -> bool:
+        """Ping until Prowlarr answers or `timeout` seconds pass; return whether it answered."""
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if time.monotonic() + interval > deadline:
+                return False
+            time.sleep(interval)
+        return True
+
+    def system_status(self) -> SystemStatus:
+        """GET /api/v1/system/status."""
+        return self._get(_SYSTEM_STATUS, "/api/v1/system/status")
+
+    def key_accepted(self, key: str) -> bool:
+        """Tell whether Prowlarr accepts `key` (200) or rejects it (401); else raise."""
+        path = "/api/v1/system/status"
+        self._keys.add(key)
+        response = self._send("GET", path, api_key=key)
+        if response.status_code == 401:
+            return False
+        self._raise_for_status("GET", path, response)
+        return True
+
+    def run_command(self, name: str, **body: object) -> Command:
+        """POST /api/v1/command with `name` and extra properties (e.g. forceSync=True)."""
+        path = "/api/v1/command"
+        response = self._call("POST", path, body={"name": name, **body})
+        return self._parse(_COMMAND, "POST", path, response)
+
+    def get_command(self, command_id: int) -> Command:
+        """GET /api/v1/command/{id}."""
+        return self._get(_COMMAND, f"/api/v1/command/{command_id}")
+
+    def wait_for_command(
+        self,
+        command_id: int,
+        *,
+        timeout: float = 60.0,
+        interval: float = 0.5,
+        reload_key: Callable[[], str | None] | None = None,
+    ) -> Command:
+        """Poll a command until it is finished; raise ProwlarrTimeoutError after `timeout` s.
+
+        Prowlarr runs a command in the background and checks the key of every request against
+        its key of that moment, so a command that changes the key (ResetApiKey) makes its own
+        status URL answer 401 to the old key. With `reload_key`, a 401 asks it for the key
+        Prowlarr now holds (config.xml's); a different key is used from then on, the same one
+        (or none) re-raises the ProwlarrAuthError.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                command = self.get_command(command_id)
+            except ProwlarrAuthError:
+                current = reload_key() if reload_key is not None else None
+                if not current or current == self._api_key:
+                    raise
+                logger.info("Prowlarr's API key changed while command %d ran", command_id)
+                self.use_api_key(current)
+                if time.monotonic() > deadline:
+                    raise ProwlarrTimeoutError(
+                        f"command {command_id} not followed within {timeout:g}s"
+                    ) from None
+                continue
+            if command.finished:
+                return command
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProwlarrTimeoutError(
+                    f"command {command_id} ({command.name}) still {command.status} "
+                    f"after {timeout:g}s"
+                )
+            time.sleep(max(0.0, min(interval, remaining)))
+
+    def list_applications(self) -> list[Application]:
+        """GET /api/v1/applications (sorted by name; secret fields masked as "********")."""
+        return self._get(_APPLICATIONS, "/api/v1/applications")
+
+    def application_schema(self) -> list[Application]:
+        """GET /api/v1/applications/schema: one template per implementation."""
+        return self._get(_APPLICATIONS, "/api/v1/applications/schema")
+
+    def create_application(self, app: Application) -> Application:
+        """POST /api/v1/applications?forceSave=true (201); any `id` on `app` is left out."""
+        path = "/api/v1/applications"
+        body = app.to_api()
+        body.pop("id", None)
+        response = self._call("POST", path, params={"forceSave": "true"}, body=body)
+        return self._parse(_APPLICATION, "POST", path, response)
+
+    def update_application(self, app: Application, *, force_save: bool = True) -> Application:
+        """PUT /api/v1/applications/{id}?forceSave=... (202); omitted fields reset to defaults."""
+        if app.id is None:
+            raise ValueError("update_application needs an application with an id")
+        path = f"/api/v1/applications/{app.id}"
+        params = {"forceSave": "true" if force_save else "false"}
+        response = self._call("PUT", path, params=params, body=app.to_api())
+        return self._parse(_APPLICATION, "PUT", path, response)
+
+    def delete_application(self, app_id: int) -> None:
+        """DELETE /api/v1/applications/{id} (200, also for an unknown id)."""
+        self._call("DELETE", f"/api/v1/applications/{app_id}")
