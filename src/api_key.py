@@ -106,24 +106,35 @@ def ensure_secret(
     return secret
 
 
-def find_secret(model: ops.Model) -> tuple[ops.Secret, ops.SecretInfo]:
-    """The secret to rotate and its metadata; RotationError when it does not exist yet."""
+def find_secret(model: ops.Model) -> tuple[ops.Secret, ops.SecretInfo] | None:
+    """The secret to rotate and its metadata; None when it does not exist yet."""
     try:
         secret = model.get_secret(label=SECRET_LABEL)
         return secret, secret.get_info()
     except ops.SecretNotFoundError:
-        raise RotationError(f"the {SECRET_LABEL} secret does not exist yet") from None
+        return None
 
 
-def store_rotated(secret: ops.Secret, info: ops.SecretInfo, api_key: str) -> Rotated:
+def store_rotated(
+    model: ops.Model,
+    app: ops.Application,
+    found: tuple[ops.Secret, ops.SecretInfo] | None,
+    api_key: str,
+    policy: ops.SecretRotate,
+) -> Rotated:
     """Store a verified new key as a new revision of the secret; say which revision.
 
     Juju assigns the revision when the hook commits (secret-info-get cannot show it within the
     hook). Only this leader writes the secret, so it is the latest revision before the write
-    plus one.
+    plus one; a secret that did not exist yet is created at revision 1.
     """
-    secret.set_content({CONTENT_KEY: api_key})
-    secret.get_content(refresh=True)
-    revision = info.revision + 1
-    logger.info("rotated Prowlarr's API key: %s revision %d", info.id, revision)
-    return Rotated(api_key=api_key, secret_id=info.id, revision=revision)
+    if found is None:
+        secret = ensure_secret(model, app, api_key, policy)
+        secret_id, revision = secret.id or secret.get_info().id, 1
+    else:
+        secret, info = found
+        secret.set_content({CONTENT_KEY: api_key})
+        secret.get_content(refresh=True)
+        secret_id, revision = info.id, info.revision + 1
+    logger.info("rotated Prowlarr's API key: %s revision %d", secret_id, revision)
+    return Rotated(api_key=api_key, secret_id=secret_id, revision=revision)

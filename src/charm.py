@@ -9,19 +9,31 @@ from dataclasses import dataclass, field
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
+    ApiKeyChangedEvent,
     ApiKeyStatus,
     MediaIndexerProvider,
     MediaIndexerRequirerData,
     RemoteData,
+    secret_unique_id,
 )
 
 import api_key
 from api_key import SECRET_LABEL, RotationError
 from charm_config import CharmConfig, InvalidConfigError, load_config
-from prowlarr import ProwlarrAuthError, ProwlarrClient, ProwlarrError
+from prowlarr import (
+    Application,
+    ProwlarrAuthError,
+    ProwlarrClient,
+    ProwlarrConnectionError,
+    ProwlarrError,
+    ProwlarrResponseError,
+    ProwlarrStartingError,
+    header_safe,
+)
 from registration import (
     IMPLEMENTATIONS,
     DesiredApplication,
+    ManagedRecord,
     dump_records,
     load_records,
     sync_applications,
@@ -30,9 +42,12 @@ from workload import (
     CONTAINER_NAME,
     PORT,
     ConfigXmlError,
+    Ensured,
     ProwlarrConfig,
     Workload,
     WorkloadError,
+    WorkloadSpec,
+    generate_api_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,8 +61,22 @@ COMMAND_TIMEOUT = 60.0
 # After (re)starting Prowlarr, wait this long for it in the same hook, so a fresh deployment
 # registers its media managers at once instead of at the next update-status.
 STARTUP_WAIT = 30.0
-WAITING_FOR_PEBBLE = "waiting for Pebble in the prowlarr container"
 LEADER_ONLY = "{action} runs on the leader unit only (the one marked * in juju status)"
+STANDBY = "standby: Prowlarr runs on the leader only; scale back to 1 unit"
+UNUSABLE_KEY = (
+    "config.xml's ApiKey is unusable (characters an HTTP header cannot carry): "
+    "run rotate-api-key, or fix it in /config/config.xml"
+)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a registration pass works from, gathered by the reconcile."""
+
+    config: CharmConfig
+    spec: WorkloadSpec
+    own_secret_id: str
+    refresh_relation: int | None = None  # its manager's secret changed: read the latest
 
 
 @dataclass
@@ -56,6 +85,12 @@ class _Outcome:
 
     statuses: list[ops.StatusBase] = field(default_factory=list[ops.StatusBase])
     synced: int | None = None
+
+    def block(self, message: str) -> None:
+        self.statuses.append(ops.BlockedStatus(message))
+
+    def wait(self, message: str) -> None:
+        self.statuses.append(ops.WaitingStatus(message))
 
 
 class ProwlarrCharm(ops.CharmBase):
@@ -94,197 +129,172 @@ class ProwlarrCharm(ops.CharmBase):
 
     # ----------------------------------------------------------------- reconcile
 
-    def _reconcile(self, _: ops.EventBase | None = None) -> None:
+    def _reconcile(self, event: ops.EventBase | None = None) -> None:
         """Bring the workload, the secret, the relations and Prowlarr in line; idempotent."""
         outcome = self._outcome = _Outcome()
         if not self.unit.is_leader():
-            self._idle()
-            outcome.statuses.append(
-                ops.BlockedStatus(
-                    "standby: Prowlarr runs on the leader only; scale back to 1 unit"
-                )
-            )
+            self._stand_by(outcome)
             return
-        prepared = self._prepare(outcome)
-        if prepared is None:
+        config = self._load_config(outcome)
+        if config is None:
             return
-        config, prowlarr, started = prepared
+        spec = self._workload_spec(config)
+        ensured = self._ensure_workload(outcome, spec)
+        if ensured is None:
+            return
+        prowlarr = ensured.config
+        if not header_safe(prowlarr.api_key):
+            outcome.block(UNUSABLE_KEY)
+            return
         secret = api_key.ensure_secret(
             self.model, self.app, prowlarr.api_key, config.api_key_rotation.policy
         )
-        self.media_indexer.publish(
-            secret, api_url=self._api_url, base_path=prowlarr.url_base or None
-        )
-        with ProwlarrClient(prowlarr.api_key, prowlarr.url_base) as client:
-            if self._check_prowlarr(outcome, client, prowlarr, started=started):
-                self._register_applications(outcome, client, config, prowlarr.url_base)
+        own_id = secret.id or secret.get_info().id
+        self.media_indexer.publish(secret, api_url=self._api_url, base_path=spec.url_base or None)
+        with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
+            apps = self._probe(outcome, client, prowlarr, spec, started=ensured.started)
+            if apps is None:
+                return
+            refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
+            self._register(outcome, client, apps, _Inputs(config, spec, own_id, refresh))
 
-    def _prepare(self, outcome: _Outcome) -> tuple[CharmConfig, ProwlarrConfig, bool] | None:
-        """Validate config, wait for storage and Pebble, then ensure the workload.
-
-        Returns the config, config.xml's settings and whether Prowlarr was just (re)started;
-        None, with the reason in `outcome`, when the reconcile cannot go further.
-        """
+    def _load_config(self, outcome: _Outcome) -> CharmConfig | None:
         try:
-            config = load_config(self.config)
+            return load_config(self.config)
         except InvalidConfigError as e:
-            outcome.statuses.append(ops.BlockedStatus(str(e)))
+            outcome.block(str(e))
             return None
+
+    def _workload_spec(self, config: CharmConfig) -> WorkloadSpec:
+        """What the container must run; the charm, not config.xml or the UI, decides."""
+        return WorkloadSpec(log_level=config.log_level, url_base=config.url_base)
+
+    def _ensure_workload(self, outcome: _Outcome, spec: WorkloadSpec) -> Ensured | None:
+        """Wait for storage and Pebble, then make the container what `spec` says."""
         if not self.model.storages.get("config"):
-            outcome.statuses.append(ops.WaitingStatus("waiting for the config storage"))
+            outcome.wait("waiting for the config storage")
             return None
         if not self.workload.can_connect():
-            outcome.statuses.append(ops.WaitingStatus(WAITING_FOR_PEBBLE))
+            outcome.wait("waiting for Pebble in the prowlarr container")
             return None
         try:
-            prowlarr, started = self._ensure_workload(config)
-        except (WorkloadError, ops.pebble.Error) as e:
-            outcome.statuses.append(_workload_status(e))
+            ensured = self.workload.ensure(spec)
+        except WorkloadError as e:
+            _report_workload_error(outcome, e)
             return None
-        return config, prowlarr, started
+        if ensured.seeded:
+            logger.info("wrote a fresh API key into config.xml before Prowlarr's first start")
+        if ensured.started:
+            logger.info("Prowlarr (re)started with its Pebble layer")
+        self.unit.set_ports(PORT)
+        return ensured
 
-    def _idle(self) -> None:
+    def _stand_by(self, outcome: _Outcome) -> None:
         """A non-leader does not run Prowlarr: the SQLite database cannot be shared."""
-        if self.workload.can_connect() and self.workload.is_running():
-            logger.info("stopping Prowlarr: this unit is not the leader")
-            self.workload.stop()
+        outcome.block(STANDBY)
+        try:
+            if self.workload.can_connect() and self.workload.is_running():
+                logger.info("stopping Prowlarr: this unit is not the leader")
+                self.workload.stop()
+        except WorkloadError as e:
+            logger.warning("cannot stop Prowlarr on this standby unit: %s", e)
+            outcome.wait(f"cannot stop Prowlarr on this standby unit: {e}")
 
     @property
     def _api_url(self) -> str:
         return f"http://{self.app.name}.{self.model.name}.svc.cluster.local:{PORT}"
 
-    def _ensure_workload(self, config: CharmConfig) -> tuple[ProwlarrConfig, bool]:
-        """Own /config, seed config.xml with a key before the first start, run the service.
+    def _probe(
+        self,
+        outcome: _Outcome,
+        client: ProwlarrClient,
+        prowlarr: ProwlarrConfig,
+        spec: WorkloadSpec,
+        *,
+        started: bool,
+    ) -> list[Application] | None:
+        """List Prowlarr's applications: one request proves it is up and takes the key.
 
-        Returns config.xml's settings and whether Prowlarr was (re)started by this call.
+        After a (re)start it first waits for Prowlarr. A rejected key or a redirect (Prowlarr
+        still runs with a key or URL base from before) gets one restart through Pebble.
         """
-        self.workload.ensure_ownership()
-        prowlarr, written = self.workload.ensure_config()
-        if written:
-            logger.info("wrote a fresh API key into config.xml before Prowlarr's first start")
-        started = self.workload.ensure_layer(config.log_level, prowlarr.url_base)
-        if started:
-            logger.info("Pebble layer changed: Prowlarr (re)started")
-        self.unit.set_ports(PORT)
-        return prowlarr, started
-
-    def _check_prowlarr(
-        self, outcome: _Outcome, client: ProwlarrClient, prowlarr: ProwlarrConfig, *, started: bool
-    ) -> bool:
-        """Tell whether Prowlarr answers and accepts config.xml's key; restart it once if not."""
-        ready = client.wait_until_ready(timeout=STARTUP_WAIT) if started else client.ping()
-        if not ready:
-            outcome.statuses.append(ops.WaitingStatus("Prowlarr is starting"))
-            return False
+        if started and not client.wait_until_ready(timeout=STARTUP_WAIT):
+            outcome.wait("Prowlarr is starting")
+            return None
         try:
-            status = client.system_status()
-        except ProwlarrAuthError:
-            fingerprint = hashlib.sha256(prowlarr.api_key.encode()).hexdigest()
-            if self._stored.restarted_for == fingerprint:
-                outcome.statuses.append(
-                    ops.BlockedStatus(
-                        "Prowlarr rejects the API key in config.xml even after a restart"
-                    )
-                )
-                return False
-            logger.warning(
-                "Prowlarr rejects the API key in config.xml (edited without a restart): "
-                "restarting it through Pebble"
-            )
-            self._stored.restarted_for = fingerprint
-            self.workload.restart()
-            outcome.statuses.append(ops.WaitingStatus("restarting Prowlarr to load its API key"))
-            return False
+            apps = client.list_applications()
         except ProwlarrError as e:
-            outcome.statuses.append(ops.WaitingStatus(f"Prowlarr is not ready: {e}"))
-            return False
+            self._probe_failed(outcome, e, client, prowlarr, spec)
+            return None
         self._stored.restarted_for = ""
-        if status.version != self._stored.workload_version:
-            self.unit.set_workload_version(status.version)
-            self._stored.workload_version = status.version
-        return True
+        version = client.version or ""
+        if version and version != self._stored.workload_version:
+            self.unit.set_workload_version(version)
+            self._stored.workload_version = version
+        return apps
+
+    def _probe_failed(
+        self,
+        outcome: _Outcome,
+        error: ProwlarrError,
+        client: ProwlarrClient,
+        prowlarr: ProwlarrConfig,
+        spec: WorkloadSpec,
+    ) -> None:
+        if isinstance(error, ProwlarrAuthError):
+            self._restart_once(outcome, "rejects the API key in config.xml", prowlarr, spec)
+        elif isinstance(error, ProwlarrResponseError) and 300 <= error.status_code < 400:
+            problem = f"serves another URL base than {spec.url_base or '/'}"
+            self._restart_once(outcome, problem, prowlarr, spec)
+        elif isinstance(error, ProwlarrStartingError) or (
+            isinstance(error, ProwlarrConnectionError) and not client.ping()
+        ):
+            outcome.wait("Prowlarr is starting")
+        else:
+            outcome.wait(f"Prowlarr is not ready: {error}")
+
+    def _restart_once(
+        self, outcome: _Outcome, problem: str, prowlarr: ProwlarrConfig, spec: WorkloadSpec
+    ) -> None:
+        """Prowlarr runs with settings from before its config changed: restart it, once."""
+        fingerprint = hashlib.sha256(f"{prowlarr.api_key}\n{spec.url_base}".encode()).hexdigest()
+        if self._stored.restarted_for == fingerprint:
+            outcome.block(f"Prowlarr {problem} even after a restart")
+            return
+        logger.warning(
+            "Prowlarr %s (config changed without a restart): restarting it through Pebble",
+            problem,
+        )
+        self._stored.restarted_for = fingerprint
+        try:
+            self.workload.restart()
+        except WorkloadError as e:
+            outcome.wait(str(e))
+            return
+        outcome.wait("restarting Prowlarr to load its configuration")
 
     # ----------------------------------------------------------------- registration
 
-    def _desired_applications(
-        self, outcome: _Outcome, prowlarr_url: str, config: CharmConfig
-    ) -> list[DesiredApplication]:
-        """Each valid, granted requirer as the application it wants; problems go to status."""
-        desired: list[DesiredApplication] = []
-        for remote in self.media_indexer.get_requirers():
-            if remote.error:
-                outcome.statuses.append(ops.BlockedStatus(remote.error))
-                continue
-            data = remote.data
-            if data is None:
-                continue
-            wanted = self._desired_for(outcome, remote, data, prowlarr_url, config)
-            if wanted is not None:
-                desired.append(wanted)
-        return desired
-
-    def _desired_for(
+    def _register(
         self,
         outcome: _Outcome,
-        remote: RemoteData[MediaIndexerRequirerData],
-        data: MediaIndexerRequirerData,
-        prowlarr_url: str,
-        config: CharmConfig,
-    ) -> DesiredApplication | None:
-        app_name = remote.app_name or f"relation {remote.relation.id}"
-        result = self.media_indexer.get_api_key(remote.relation, data.api_key_secret_id)
-        if result.status is ApiKeyStatus.NOT_GRANTED:
-            if self._is_cross_model(data.api_key_secret_id):
-                outcome.statuses.append(
-                    ops.BlockedStatus(
-                        f"{app_name}: its key secret comes from another model; Juju cannot "
-                        "grant it across a cross-model relation"
-                    )
-                )
-            else:
-                outcome.statuses.append(
-                    ops.WaitingStatus(f"waiting for {app_name} to grant its API key secret")
-                )
-            return None
-        if result.api_key is None:
-            outcome.statuses.append(ops.BlockedStatus(f"{app_name}: its secret holds no api-key"))
-            return None
-        implementation, contract = IMPLEMENTATIONS[data.manager.value]
-        return DesiredApplication(
-            relation_id=remote.relation.id,
-            remote_app=app_name,
-            name=data.instance_name,
-            implementation=implementation,
-            config_contract=contract,
-            prowlarr_url=prowlarr_url,
-            base_url=data.api_url.rstrip("/") + (data.base_path or ""),
-            sync_level=config.sync_level.prowlarr,
-            api_key=result.api_key,
-        )
-
-    def _is_cross_model(self, secret_id: str) -> bool:
-        """A secret URI naming another model's UUID comes over a cross-model relation."""
-        prefix = "secret://"
-        if not secret_id.startswith(prefix):
-            return False
-        return secret_id[len(prefix) :].split("/", 1)[0] != self.model.uuid
-
-    def _register_applications(
-        self, outcome: _Outcome, client: ProwlarrClient, config: CharmConfig, url_base: str
+        client: ProwlarrClient,
+        apps: list[Application],
+        inputs: _Inputs,
     ) -> None:
         peers = self.model.get_relation(PEER_RELATION)
         if peers is None:
-            outcome.statuses.append(ops.WaitingStatus("waiting for the peer relation"))
+            outcome.wait("waiting for the peer relation")
             return
-        desired = self._desired_applications(outcome, self._api_url + url_base, config)
-        live = {relation.id for relation in self.media_indexer.relations}
         databag = peers.data[self.app]
         records = load_records(databag.get(RECORDS_KEY))
-        try:
-            report = sync_applications(client, desired, records, live)
-        except ProwlarrError as e:
-            outcome.statuses.append(ops.WaitingStatus(f"cannot read Prowlarr's applications: {e}"))
-            return
+        desired = [
+            wanted
+            for remote in self._claims(outcome, inputs.own_secret_id, records)
+            if (wanted := self._desired_for(outcome, remote, inputs))
+        ]
+        live = {relation.id for relation in self.media_indexer.relations}
+        report = sync_applications(client, apps, desired, records, live)
         if report.created or report.updated or report.deleted:
             logger.info(
                 "Prowlarr applications: %d created, %d updated, %d deleted",
@@ -296,9 +306,96 @@ class ProwlarrCharm(ops.CharmBase):
         if serialized != databag.get(RECORDS_KEY, ""):
             databag[RECORDS_KEY] = serialized
         for problem in report.problems:
-            status = ops.WaitingStatus if problem.waiting else ops.BlockedStatus
-            outcome.statuses.append(status(str(problem)))
+            (outcome.wait if problem.waiting else outcome.block)(str(problem))
         outcome.synced = report.synced
+
+    def _claims(
+        self, outcome: _Outcome, own_id: str, records: dict[int, ManagedRecord]
+    ) -> list[RemoteData[MediaIndexerRequirerData]]:
+        """Valid requirers, each with a secret of its own.
+
+        A requirer publishing Prowlarr's own secret ID, or one that another live relation
+        claimed first, is refused: its application would send that key to its own URL. The
+        relation registered with the secret keeps it; between new ones, the older relation.
+        """
+        own = secret_unique_id(own_id)
+
+        def secret_of(remote: RemoteData[MediaIndexerRequirerData]) -> str:
+            return secret_unique_id(remote.data.api_key_secret_id) if remote.data else ""
+
+        def first_claim(remote: RemoteData[MediaIndexerRequirerData]) -> tuple[bool, int]:
+            record = records.get(remote.relation.id)
+            return (record is None or record.secret != secret_of(remote), remote.relation.id)
+
+        claimed: dict[str, str] = {}
+        valid: list[RemoteData[MediaIndexerRequirerData]] = []
+        for remote in sorted(self.media_indexer.get_requirers(), key=first_claim):
+            name = remote.app_name or f"relation {remote.relation.id}"
+            if remote.error:
+                outcome.block(remote.error)
+                continue
+            secret = secret_of(remote)
+            if not secret:
+                continue
+            if secret == own:
+                outcome.block(f"{name}: publishes Prowlarr's own secret ID, not its own key")
+                continue
+            if secret in claimed:
+                outcome.block(
+                    f"{name}: publishes the key secret of {claimed[secret]}; each media "
+                    "manager must share a secret of its own"
+                )
+                continue
+            claimed[secret] = name
+            valid.append(remote)
+        return valid
+
+    def _desired_for(
+        self,
+        outcome: _Outcome,
+        remote: RemoteData[MediaIndexerRequirerData],
+        inputs: _Inputs,
+    ) -> DesiredApplication | None:
+        data = remote.data
+        assert data is not None  # noqa: S101 - _claims keeps only valid data
+        app_name = remote.app_name or f"relation {remote.relation.id}"
+        result = self.media_indexer.get_api_key(
+            remote.relation,
+            data.api_key_secret_id,
+            refresh=remote.relation.id == inputs.refresh_relation,
+        )
+        if result.status is ApiKeyStatus.NOT_GRANTED:
+            if self._is_cross_model(data.api_key_secret_id):
+                outcome.block(
+                    f"{app_name}: its key secret comes from another model; Juju cannot "
+                    "grant it across a cross-model relation"
+                )
+            else:
+                outcome.wait(f"waiting for {app_name} to grant its API key secret")
+            return None
+        if result.api_key is None:
+            outcome.block(f"{app_name}: its secret holds no api-key")
+            return None
+        implementation, contract = IMPLEMENTATIONS[data.manager.value]
+        return DesiredApplication(
+            relation_id=remote.relation.id,
+            remote_app=app_name,
+            name=data.instance_name,
+            implementation=implementation,
+            config_contract=contract,
+            prowlarr_url=self._api_url + inputs.spec.url_base,
+            base_url=data.api_url.rstrip("/") + (data.base_path or ""),
+            sync_level=inputs.config.sync_level.prowlarr,
+            api_key=result.api_key,
+            secret=secret_unique_id(data.api_key_secret_id),
+        )
+
+    def _is_cross_model(self, secret_id: str) -> bool:
+        """A secret URI naming another model's UUID comes over a cross-model relation."""
+        prefix = "secret://"
+        if not secret_id.startswith(prefix):
+            return False
+        return secret_id[len(prefix) :].split("/", 1)[0] != self.model.uuid
 
     # ----------------------------------------------------------------- status
 
@@ -336,39 +433,70 @@ class ProwlarrCharm(ops.CharmBase):
             logger.error("scheduled rotation of Prowlarr's API key failed: %s", e)
         self._reconcile()
 
-    def _action_config(self) -> ProwlarrConfig:
-        """config.xml's settings for an action; raises _ActionError saying why they are missing."""
+    def _action_context(self) -> tuple[ProwlarrConfig, CharmConfig]:
+        """config.xml's settings and the charm's config for an action; _ActionError if not."""
+        try:
+            config = load_config(self.config)
+        except InvalidConfigError as e:
+            raise _ActionError(str(e)) from None
         if not self.workload.can_connect():
             raise _ActionError("the prowlarr container is not reachable")
         try:
             prowlarr = self.workload.read_config()
-        except ConfigXmlError as e:
-            raise _ActionError(f"/config/config.xml: {e}") from None
+        except WorkloadError as e:
+            raise _ActionError(str(e)) from None
         if prowlarr is None:
             raise _ActionError("Prowlarr has no API key yet")
-        return prowlarr
+        return prowlarr, config
 
     def _read_key(self) -> str | None:
         """config.xml's key now; None when there is none."""
         try:
             prowlarr = self.workload.read_config()
-        except ConfigXmlError as e:
-            raise RotationError(f"/config/config.xml: {e}") from None
+        except WorkloadError as e:
+            raise RotationError(str(e)) from None
         return prowlarr.api_key if prowlarr else None
 
     def _rotate(self) -> api_key.Rotated:
-        """Rotate through Prowlarr's ResetApiKey, verify, then store the new key.
+        """Rotate Prowlarr's key, verify it, then store it as a new revision of the secret.
 
-        Raises _ActionError or RotationError, after which the caller's reconcile leaves the
-        secret holding the key Prowlarr accepts.
+        Prowlarr's own ResetApiKey does it; a key that cannot be sent at all (see
+        UNUSABLE_KEY) is replaced in config.xml and loaded by a restart instead. Raises
+        _ActionError or RotationError, after which the caller's reconcile leaves the secret
+        holding the key Prowlarr accepts.
         """
-        before = self._action_config()
-        secret, info = api_key.find_secret(self.model)
-        with ProwlarrClient(before.api_key, before.url_base) as client:
-            new_key = api_key.reset_api_key(
-                client, before.api_key, self._read_key, timeout=COMMAND_TIMEOUT
-            )
-        return api_key.store_rotated(secret, info, new_key)
+        before, config = self._action_context()
+        spec = self._workload_spec(config)
+        found = api_key.find_secret(self.model)
+        if not header_safe(before.api_key):
+            new_key = self._rotate_in_file(spec)
+        else:
+            with ProwlarrClient(before.api_key, spec.url_base) as client:
+                new_key = api_key.reset_api_key(
+                    client, before.api_key, self._read_key, timeout=COMMAND_TIMEOUT
+                )
+        return api_key.store_rotated(
+            self.model, self.app, found, new_key, config.api_key_rotation.policy
+        )
+
+    def _rotate_in_file(self, spec: WorkloadSpec) -> str:
+        """Write a fresh key into config.xml, restart Prowlarr, check that it takes the key."""
+        new_key = generate_api_key()
+        try:
+            self.workload.write_api_key(new_key, spec)
+            self.workload.restart()
+        except WorkloadError as e:
+            raise RotationError(str(e)) from None
+        with ProwlarrClient(new_key, spec.url_base) as client:
+            if not client.wait_until_ready(timeout=STARTUP_WAIT):
+                raise RotationError("Prowlarr did not come back after the restart")
+            try:
+                accepted = client.key_accepted(new_key)
+            except ProwlarrError as e:
+                raise RotationError(f"Prowlarr: {e}") from None
+        if not accepted:
+            raise RotationError("Prowlarr rejects the new key written to config.xml")
+        return new_key
 
     def _on_secret_remove(self, event: ops.SecretRemoveEvent) -> None:
         if event.secret.label == SECRET_LABEL and self.unit.is_leader():
@@ -382,8 +510,11 @@ class ProwlarrCharm(ops.CharmBase):
             event.fail(LEADER_ONLY.format(action="sync-indexers"))
             return
         try:
-            prowlarr = self._action_config()
-            with ProwlarrClient(prowlarr.api_key, prowlarr.url_base) as client:
+            prowlarr, config = self._action_context()
+            spec = self._workload_spec(config)
+            if not header_safe(prowlarr.api_key):
+                raise _ActionError(UNUSABLE_KEY)
+            with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
                 command = client.run_command("ApplicationIndexerSync", forceSync=True)
                 done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
                 applications = len(client.list_applications())
@@ -401,14 +532,14 @@ class ProwlarrCharm(ops.CharmBase):
         )
 
 
-def _workload_status(error: Exception) -> ops.StatusBase:
-    """The status for a failure while ensuring the workload: Blocked when the operator must act."""
-    if isinstance(error, ConfigXmlError):
-        return ops.BlockedStatus(f"/config/config.xml: {error}")
-    if isinstance(error, WorkloadError):
-        return ops.BlockedStatus(str(error))
-    logger.warning("Pebble call failed, retrying on the next hook: %s", error)
-    return ops.WaitingStatus(WAITING_FOR_PEBBLE)
+def _report_workload_error(outcome: _Outcome, error: WorkloadError) -> None:
+    """A failure while ensuring the workload: Blocked when only the operator can fix it."""
+    message = f"/config/config.xml: {error}" if isinstance(error, ConfigXmlError) else str(error)
+    if error.blocked:
+        outcome.block(message)
+    else:
+        logger.warning("%s; retrying on the next hook", error)
+        outcome.wait(message)
 
 
 class _ActionError(Exception):

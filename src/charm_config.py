@@ -8,7 +8,7 @@ from enum import Enum
 
 import ops
 
-from workload import LogLevel
+from workload import LogLevel, parse_url_base
 
 
 class SyncLevel(str, Enum):
@@ -54,6 +54,7 @@ class CharmConfig:
     log_level: LogLevel
     sync_level: SyncLevel
     api_key_rotation: KeyRotation
+    url_base: str = ""  # "" or "/base"
 
 
 class InvalidConfigError(Exception):
@@ -83,10 +84,17 @@ def load_config(options: Mapping[str, object]) -> CharmConfig:
             values[name] = _parse(options, name, enum, default)
         except InvalidConfigError as e:
             errors.append(str(e))
+    raw_base = str(options.get("url-base") or "")
+    try:
+        url_base = parse_url_base(raw_base)
+    except ValueError as e:
+        errors.append(f"invalid url-base {raw_base[:60]!r}: {e}")
+        url_base = ""
     if errors:
         raise InvalidConfigError("; ".join(errors))
     return CharmConfig(
         log_level=LogLevel(values["log-level"]),
         sync_level=SyncLevel(values["sync-level"]),
         api_key_rotation=KeyRotation(values["api-key-rotation"]),
+        url_base=url_base,
     )

@@ -1,9 +1,11 @@
 """Register related media managers as Prowlarr applications, idempotently.
 
-The charm manages only the applications it created (or adopted by name). It remembers them as
-`ManagedRecord`s — relation id, Prowlarr application id and a fingerprint of what it last applied.
-The fingerprint covers the media manager's API key only as a hash, so records can live in a
-databag without leaking the key.
+The charm manages only the applications it created, or adopted: a hand-added application of the
+same kind pointing at the same media manager. It remembers them as `ManagedRecord`s — relation
+id, Prowlarr application id, the kind and URL it set, and a fingerprint of what it last applied.
+A record is believed only while the application it names is still that kind at that URL (after a
+backup restore or on new storage, ids can name other applications). The fingerprint covers the
+media manager's API key only as a hash, so records can live in a databag without leaking the key.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from prowlarr import (
     ProwlarrClient,
     ProwlarrConnectionError,
     ProwlarrError,
+    ProwlarrReadTimeoutError,
     ProwlarrValidationError,
 )
 
@@ -51,6 +54,7 @@ class DesiredApplication:
     base_url: str
     sync_level: str
     api_key: str = field(repr=False)
+    secret: str = ""  # unique id of the secret the key came from
 
     def fingerprint(self) -> str:
         """A digest of every managed value; the key enters it only as its own hash."""
@@ -73,6 +77,21 @@ class ManagedRecord(BaseModel):
     relation_id: int
     app_id: int
     fingerprint: str
+    implementation: str = ""  # empty in records written before identities were kept
+    base_url: str = ""
+    secret: str = ""  # unique id of the secret its key came from
+
+    def names(self, app: Application, desired: DesiredApplication | None) -> bool:
+        """Whether `app` is still the application this record was made for.
+
+        Same implementation and the base URL last applied; a record from before identities
+        were kept is checked against what the relation wants now.
+        """
+        implementation = self.implementation or (desired.implementation if desired else "")
+        base_url = self.base_url or (desired.base_url if desired else "")
+        return (
+            app.implementation == implementation and _text(app.field_value("baseUrl")) == base_url
+        )
 
 
 def load_records(raw: str | None) -> dict[int, ManagedRecord]:
@@ -158,11 +177,35 @@ def _failure_message(error: ProwlarrError) -> str:
 class _Sync:
     """One pass over Prowlarr's applications (see `sync_applications`)."""
 
-    def __init__(self, client: ProwlarrClient, records: dict[int, ManagedRecord]) -> None:
+    def __init__(
+        self,
+        client: ProwlarrClient,
+        apps: Iterable[Application],
+        records: dict[int, ManagedRecord],
+        desired: dict[int, DesiredApplication],
+    ) -> None:
         self.client = client
-        self.report = SyncReport(records=dict(records))
-        self.apps = {app.id: app for app in client.list_applications() if app.id is not None}
+        self.apps = {app.id: app for app in apps if app.id is not None}
+        self.report = SyncReport(records=self._believed(records, desired))
         self._templates: dict[str, Application] | None = None
+
+    def _believed(
+        self, records: dict[int, ManagedRecord], desired: dict[int, DesiredApplication]
+    ) -> dict[int, ManagedRecord]:
+        """The records whose application is still the one the charm made; others are dropped."""
+        kept: dict[int, ManagedRecord] = {}
+        for rid, record in records.items():
+            app = self.apps.get(record.app_id)
+            if app is None or record.names(app, desired.get(rid)):
+                kept[rid] = record  # a missing app is re-created for a live relation
+            else:
+                logger.warning(
+                    "Prowlarr application %s is no longer the one registered for relation %s "
+                    "(restored or replaced): not touching it",
+                    record.app_id,
+                    rid,
+                )
+        return kept
 
     def template(self, implementation: str) -> Application:
         if self._templates is None:
@@ -204,10 +247,10 @@ class _Sync:
     def ensure(self, wanted: DesiredApplication) -> None:
         record = self.report.records.get(wanted.relation_id)
         current = self.apps.get(record.app_id) if record else None
-        if current is None and record is None:
-            current = self._adoptable(wanted.name)
-            if current is not None:
-                logger.info("adopting Prowlarr application %r added by hand", wanted.name)
+        if current is None:
+            current = self._hand_added(wanted)
+            if current is None and self._name_taken(wanted.name):
+                return
         if current is None or current.id is None:
             created = self.client.create_application(
                 _apply(self.template(wanted.implementation), wanted)
@@ -227,45 +270,76 @@ class _Sync:
         else:
             app_id = current.id
         self.report.records[wanted.relation_id] = ManagedRecord(
-            relation_id=wanted.relation_id, app_id=app_id, fingerprint=wanted.fingerprint()
+            relation_id=wanted.relation_id,
+            app_id=app_id,
+            fingerprint=wanted.fingerprint(),
+            implementation=wanted.implementation,
+            base_url=wanted.base_url,
+            secret=wanted.secret,
         )
 
-    def _adoptable(self, name: str) -> Application | None:
+    def _unmanaged(self) -> list[Application]:
         managed = self.managed_app_ids()
-        for app_id, app in self.apps.items():
-            if app_id not in managed and (app.name or "").casefold() == name.casefold():
-                return app
+        return [app for app_id, app in sorted(self.apps.items()) if app_id not in managed]
+
+    def _hand_added(self, wanted: DesiredApplication) -> Application | None:
+        """The same media manager registered by hand (same kind, same URL), same name first."""
+        same = [
+            app
+            for app in self._unmanaged()
+            if app.implementation == wanted.implementation
+            and _text(app.field_value("baseUrl")).rstrip("/") == wanted.base_url.rstrip("/")
+        ]
+        same.sort(key=lambda app: (app.name or "").casefold() != wanted.name.casefold())
+        if same:
+            logger.info("adopting Prowlarr application %r added by hand", same[0].name)
+            return same[0]
         return None
+
+    def _name_taken(self, name: str) -> bool:
+        """Report a name used by another hand-added application; it stays untouched."""
+        if not any((app.name or "").casefold() == name.casefold() for app in self._unmanaged()):
+            return False
+        message = f"instance name {name!r} is used by an application added by hand"
+        self.report.problems.append(Problem(name, message, waiting=False))
+        return True
 
 
 def sync_applications(
     client: ProwlarrClient,
+    apps: Iterable[Application],
     desired: Iterable[DesiredApplication],
     records: dict[int, ManagedRecord],
     live_relation_ids: set[int],
 ) -> SyncReport:
-    """Bring Prowlarr's applications in line with the related media managers.
+    """Bring Prowlarr's applications (`apps`, just listed) in line with the media managers.
 
     Creates what is missing, updates only what differs (or whose key changed), deletes the
     application of a relation that is gone, and never touches applications added by hand.
-    Raises ProwlarrError only when Prowlarr cannot be read at all; a failure on one
-    application is reported and the others go on.
+    A failure on one application (Prowlarr refusing it, or not answering in time while it
+    tests the media manager) is reported and the others go on; only a Prowlarr that cannot
+    be reached at all ends the pass.
     """
-    sync = _Sync(client, records)
+    wanted = {d.relation_id: d for d in desired}
+    sync = _Sync(client, apps, records, wanted)
     try:
         sync.remove_stale(live_relation_ids)
     except ProwlarrError as e:
         sync.report.problems.append(Problem("prowlarr", f"cannot remove an application: {e}"))
         return sync.report
-    for wanted in sync.claim_names(list(desired)):
+    for each in sync.claim_names(list(wanted.values())):
         try:
-            sync.ensure(wanted)
+            sync.ensure(each)
         except ProwlarrConnectionError as e:
-            sync.report.problems.append(Problem(wanted.name, f"Prowlarr unreachable: {e}"))
+            sync.report.problems.append(Problem(each.name, f"Prowlarr unreachable: {e}"))
             break
+        except ProwlarrReadTimeoutError:
+            logger.warning("Prowlarr did not answer in time while registering %r", each.name)
+            message = "Prowlarr did not answer in time (is the media manager reachable?)"
+            sync.report.problems.append(Problem(each.name, message))
         except ProwlarrError as e:
-            logger.warning("cannot register %r in Prowlarr: %s", wanted.name, _failure_message(e))
-            sync.report.problems.append(Problem(wanted.name, _failure_message(e)))
+            logger.warning("cannot register %r in Prowlarr: %s", each.name, _failure_message(e))
+            sync.report.problems.append(Problem(each.name, _failure_message(e)))
     sync.report.synced = sum(
         1 for record in sync.report.records.values() if record.app_id in sync.apps
     )

@@ -7,9 +7,11 @@ reach a log record, an exception message, a repr or the layer.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -55,10 +57,56 @@ def normalize_url_base(url_base: str | None) -> str:
     return f"/{stripped}" if stripped else ""
 
 
+_URL_BASE = re.compile(r"(/[A-Za-z0-9._~-]+)*")
+
+
+def parse_url_base(value: str) -> str:
+    """Normalise a URL base ("", "/base" or "/a/b"); ValueError when it is no plain URL path.
+
+    A full URL, a query, a fragment, spaces or empty segments are refused: Prowlarr would take
+    some of them, but no client can build a URL on them.
+    """
+    normalised = normalize_url_base(value)
+    if not _URL_BASE.fullmatch(normalised):
+        raise ValueError("not a plain URL path such as /prowlarr")
+    return normalised
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """What the charm wants the container to run: the layer and config.xml follow it."""
+
+    log_level: LogLevel = LogLevel.INFO
+    url_base: str = ""  # "" or "/base", from parse_url_base
+
+
 # --------------------------------------------------------------------------- Pebble layer
 
 
-def _service(log_level: LogLevel) -> pebble.ServiceDict:
+def _environment(spec: WorkloadSpec) -> dict[str, str]:
+    """Settings Prowlarr takes from its environment over config.xml and the UI.
+
+    The charm owns the port, the bind address and the URL base: a change made in Prowlarr's UI
+    cannot move Prowlarr away from where the charm, its checks and its clients reach it. No
+    secret is ever part of it.
+    """
+    env = {
+        "HOME": CONFIG_DIR,
+        "TMPDIR": "/tmp",  # noqa: S108 - the image's TMPDIR is made by the bypassed init
+        "XDG_CONFIG_HOME": f"{CONFIG_DIR}/xdg",
+        "COMPlus_EnableDiagnostics": "0",
+        "PROWLARR__LOG__LEVEL": LogLevel(spec.log_level).value,
+        "PROWLARR__SERVER__PORT": str(PORT),
+        "PROWLARR__SERVER__BINDADDRESS": "*",
+    }
+    if spec.url_base:
+        # Whether an empty value counts as set is not known: "no URL base" is left to
+        # config.xml, which the charm keeps empty then.
+        env["PROWLARR__SERVER__URLBASE"] = spec.url_base
+    return env
+
+
+def _service(spec: WorkloadSpec) -> pebble.ServiceDict:
     return {
         "override": "replace",
         "summary": "Prowlarr",
@@ -67,19 +115,13 @@ def _service(log_level: LogLevel) -> pebble.ServiceDict:
         "user": USER,
         "group": GROUP,
         "working-dir": WORKING_DIR,
-        "environment": {
-            "HOME": CONFIG_DIR,
-            "TMPDIR": "/tmp",  # noqa: S108 - the image's TMPDIR is made by the bypassed init
-            "XDG_CONFIG_HOME": f"{CONFIG_DIR}/xdg",
-            "COMPlus_EnableDiagnostics": "0",
-            "PROWLARR__LOG__LEVEL": LogLevel(log_level).value,
-        },
+        "environment": _environment(spec),
         "on-check-failure": {"alive": "restart"},
     }
 
 
-def _checks(url_base: str) -> dict[str, pebble.CheckDict]:
-    http: pebble.HttpDict = {"url": f"http://localhost:{PORT}{normalize_url_base(url_base)}/ping"}
+def _checks(spec: WorkloadSpec) -> dict[str, pebble.CheckDict]:
+    http: pebble.HttpDict = {"url": f"http://localhost:{PORT}{spec.url_base}/ping"}
     return {
         "ready": {
             "override": "replace",
@@ -98,21 +140,18 @@ def _checks(url_base: str) -> dict[str, pebble.CheckDict]:
     }
 
 
-def _layer_dict(log_level: LogLevel, url_base: str) -> pebble.LayerDict:
-    return {
-        "summary": "Prowlarr",
-        "description": "Prowlarr indexer manager, run as abc like the linuxserver image does",
-        "services": {SERVICE_NAME: _service(log_level)},
-        "checks": _checks(url_base),
-    }
-
-
-def pebble_layer(log_level: LogLevel, url_base: str) -> pebble.Layer:
-    """Return the Pebble layer that runs Prowlarr, with ready and alive checks on /ping.
+def pebble_layer(spec: WorkloadSpec) -> pebble.Layer:
+    """Return the Pebble layer that runs Prowlarr, with ready and alive checks on its /ping.
 
     The layer never holds the API key: Prowlarr reads it from config.xml.
     """
-    return pebble.Layer(_layer_dict(log_level, url_base))
+    layer: pebble.LayerDict = {
+        "summary": "Prowlarr",
+        "description": "Prowlarr indexer manager, run as abc like the linuxserver image does",
+        "services": {SERVICE_NAME: _service(spec)},
+        "checks": _checks(spec),
+    }
+    return pebble.Layer(layer)
 
 
 def _covers(current: Mapping[str, object], desired: Mapping[str, object]) -> bool:
@@ -124,11 +163,16 @@ def _covers(current: Mapping[str, object], desired: Mapping[str, object]) -> boo
     return all(current.get(key) == value for key, value in desired.items() if key != "override")
 
 
-# --------------------------------------------------------------------------- config.xml
+# --------------------------------------------------------------------------- errors
 
 
 class WorkloadError(Exception):
-    """The workload container is in a state the charm cannot fix by itself."""
+    """The container is not as the charm needs it; the message says what failed.
+
+    `blocked`: only the operator can fix it (else the charm retries on the next hook).
+    """
+
+    blocked = False
 
 
 class ConfigXmlError(WorkloadError):
@@ -138,9 +182,42 @@ class ConfigXmlError(WorkloadError):
     "config.xml: " prefix.
     """
 
+    blocked = True
+
 
 class OwnershipError(WorkloadError):
     """Fixing the ownership of /config failed."""
+
+    blocked = True
+
+
+class FileAccessError(WorkloadError):
+    """/config or config.xml cannot be read or written."""
+
+    blocked = True
+
+
+class PebbleError(WorkloadError):
+    """A Pebble call failed: Pebble is gone, or a change (start, restart) failed."""
+
+
+@contextmanager
+def _pebble(action: str) -> Generator[None, None, None]:
+    """Turn the errors a Pebble call raises into a PebbleError naming `action`."""
+    try:
+        yield
+    except pebble.ChangeError as e:
+        raise PebbleError(f"{action} failed: {_short(e.err)}") from None
+    except (pebble.ConnectionError, pebble.APIError, pebble.TimeoutError) as e:
+        raise PebbleError(f"{action} failed: {_short(str(e))}") from None
+
+
+def _short(text: str) -> str:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "no detail")
+    return first[:_MAX_DETAIL]
+
+
+# --------------------------------------------------------------------------- config.xml
 
 
 @dataclass(frozen=True)
@@ -148,8 +225,7 @@ class ProwlarrConfig:
     """What the charm needs from config.xml."""
 
     api_key: str = field(repr=False)
-    url_base: str = ""
-    port: int = PORT
+    url_base: str = ""  # as stored, normalised: "" or "/base"
 
 
 def _parse_root(text: str | bytes) -> ET.Element:
@@ -181,7 +257,7 @@ def _single_text(root: ET.Element, name: str) -> str | None:
 
 
 def parse_config_xml(text: str | bytes) -> ProwlarrConfig | None:
-    """Read the API key, URL base and port from config.xml.
+    """Read the API key and the stored URL base from config.xml.
 
     Returns None when there is no usable ApiKey (missing, blank or duplicated: Prowlarr would
     generate one). Raises ConfigXmlError when the file is corrupt or not a Prowlarr config.
@@ -190,31 +266,32 @@ def parse_config_xml(text: str | bytes) -> ProwlarrConfig | None:
     api_key = _single_text(root, "ApiKey")
     if not api_key:
         return None
-    port_text = _single_text(root, "Port")
-    try:
-        port = int(port_text) if port_text else PORT
-    except ValueError:
-        raise ConfigXmlError("Port is not a number") from None
     return ProwlarrConfig(
-        api_key=api_key, url_base=normalize_url_base(_single_text(root, "UrlBase")), port=port
+        api_key=api_key, url_base=normalize_url_base(_single_text(root, "UrlBase"))
     )
 
 
-def render_config_xml(existing: str | bytes | None, api_key: str) -> str:
-    """Return config.xml with `api_key` set, keeping every other element of `existing`.
+def _set_single(root: ET.Element, name: str, value: str) -> None:
+    """Leave exactly one `name` element holding `value` (duplicates count as missing)."""
+    found = list(root.iter(name))
+    if len(found) == 1:
+        found[0].text = value
+        return
+    parents = {child: parent for parent in root.iter() for child in parent}
+    for element in found:
+        parents[element].remove(element)
+    ET.SubElement(root, name).text = value
 
-    Port 9696 and BindAddress * are added only when absent. Duplicate ApiKey elements (which
-    Prowlarr treats as missing) collapse into one. Raises ConfigXmlError for a corrupt file.
+
+def render_config_xml(existing: str | bytes | None, api_key: str, url_base: str = "") -> str:
+    """Return config.xml with `api_key` and `url_base` set, keeping every other element.
+
+    Port 9696 and BindAddress * are added only when absent. Duplicate elements (which Prowlarr
+    treats as missing) collapse into one. Raises ConfigXmlError for a corrupt file.
     """
     root = ET.Element("Config") if existing is None else _parse_root(existing)
-    keys = list(root.iter("ApiKey"))
-    if len(keys) == 1:
-        keys[0].text = api_key
-    else:
-        parents = {child: parent for parent in root.iter() for child in parent}
-        for element in keys:
-            parents[element].remove(element)
-        ET.SubElement(root, "ApiKey").text = api_key
+    _set_single(root, "ApiKey", api_key)
+    _set_single(root, "UrlBase", url_base.strip("/"))
     for name, default in (("Port", str(PORT)), ("BindAddress", "*")):
         if next(root.iter(name), None) is None:
             ET.SubElement(root, name).text = default
@@ -225,8 +302,20 @@ def render_config_xml(existing: str | bytes | None, api_key: str) -> str:
 # --------------------------------------------------------------------------- Pebble workload
 
 
+@dataclass(frozen=True)
+class Ensured:
+    """What `Workload.ensure` found and did."""
+
+    config: ProwlarrConfig
+    started: bool = False  # Prowlarr was (re)started by this call
+    seeded: bool = False  # a fresh key was written into config.xml
+
+
 class Workload:
-    """The Prowlarr container, driven through Pebble."""
+    """The Prowlarr container, driven through Pebble.
+
+    Every Pebble failure comes out as a WorkloadError that says what failed.
+    """
 
     def __init__(self, container: ops.Container) -> None:
         self.container = container
@@ -237,51 +326,104 @@ class Workload:
 
     def _pull_config(self) -> bytes | None:
         try:
-            with self.container.pull(CONFIG_XML, encoding=None) as f:
+            with (
+                _pebble(f"reading {CONFIG_XML}"),
+                self.container.pull(CONFIG_XML, encoding=None) as f,
+            ):
                 return f.read()
         except pebble.PathError as e:
             if e.kind == "not-found":
                 return None
-            raise
+            raise FileAccessError(f"cannot read {CONFIG_XML}: {_short(e.message)}") from None
+        except IsADirectoryError:
+            raise FileAccessError(f"{CONFIG_XML} is a directory, not a file") from None
 
     def read_config(self) -> ProwlarrConfig | None:
-        """Read config.xml; None when it or its ApiKey is missing. Raises ConfigXmlError."""
+        """Read config.xml; None when it or its ApiKey is missing. Raises WorkloadError."""
         existing = self._pull_config()
         return None if existing is None else parse_config_xml(existing)
 
-    def ensure_config(self) -> tuple[ProwlarrConfig, bool]:
-        """Make sure config.xml holds an API key; return the config and whether it was written.
+    def ensure(self, spec: WorkloadSpec) -> Ensured:
+        """Make config.xml, the layer and the service what `spec` says; start what is stopped.
 
-        The file is written (owned by abc, mode 0600) only when it or its key is missing; a corrupt
-        file raises ConfigXmlError and is never overwritten.
+        A steady state costs three reads (config.xml, the plan, the service) and no write.
+        config.xml is written (owned by abc, mode 0600) only when its key is missing or its
+        URL base differs; a corrupt file raises ConfigXmlError and is never overwritten.
         """
         existing = self._pull_config()
-        if existing is not None:
-            config = parse_config_xml(existing)
-            if config is not None:
-                return config, False
-        text = render_config_xml(existing, generate_api_key())
-        self.container.push(
-            CONFIG_XML,
-            text,
-            make_dirs=True,
-            permissions=0o600,
-            user=USER,
-            user_id=UID,
-            group=GROUP,
-            group_id=GID,
-        )
-        config = parse_config_xml(text)
+        before = None if existing is None else parse_config_xml(existing)
+        config, text = before, None
+        if before is None or before.url_base != spec.url_base:
+            key = before.api_key if before else generate_api_key()
+            text = render_config_xml(existing, key, spec.url_base)
+            config = parse_config_xml(text)
         assert config is not None  # noqa: S101 - render_config_xml always sets the key
-        return config, True
+        layer_ok = self._plan_matches(spec)
+        running = layer_ok and self.is_running()
+        if text is None and running:
+            return Ensured(config)
+        self.ensure_ownership()
+        if text is not None:
+            self._push_config(text)
+        if not running:
+            self._start(spec, layer_ok=layer_ok)
+        return Ensured(config, started=not running, seeded=before is None)
+
+    def write_api_key(self, api_key: str, spec: WorkloadSpec) -> None:
+        """Put a new key into config.xml (for a restart to load); raises WorkloadError."""
+        self._push_config(render_config_xml(self._pull_config(), api_key, spec.url_base))
+
+    def _start(self, spec: WorkloadSpec, *, layer_ok: bool) -> None:
+        """Add the layer and replan; a service already planned but stopped is just started."""
+        with _pebble("starting Prowlarr"):
+            if layer_ok:
+                logger.info("the Prowlarr service was not running: starting it")
+                self.container.start(SERVICE_NAME)
+            else:
+                self.container.add_layer(SERVICE_NAME, pebble_layer(spec), combine=True)
+                self.container.replan()
+
+    def _plan_matches(self, spec: WorkloadSpec) -> bool:
+        with _pebble("reading the Pebble plan"):
+            plan = self.container.get_plan()
+        service = plan.services.get(SERVICE_NAME)
+        same = service is not None and _covers(service.to_dict(), _service(spec))
+        for name, check in _checks(spec).items():
+            current = plan.checks.get(name)
+            same = same and current is not None and _covers(current.to_dict(), check)
+        return same
+
+    def _push_config(self, text: str) -> None:
+        try:
+            with _pebble(f"writing {CONFIG_XML}"):
+                self.container.push(
+                    CONFIG_XML,
+                    text,
+                    make_dirs=True,
+                    permissions=0o600,
+                    user=USER,
+                    user_id=UID,
+                    group=GROUP,
+                    group_id=GID,
+                )
+        except pebble.PathError as e:
+            raise FileAccessError(f"cannot write {CONFIG_XML}: {_short(e.message)}") from None
 
     def ensure_ownership(self) -> bool:
         """Give /config to abc (911:911) when it is owned by someone else; return whether it did.
 
-        Steady state costs one stat and no exec. Raises OwnershipError when chown fails and
-        pebble.APIError when /config does not exist.
+        Costs one stat and no exec when it already is. Raises OwnershipError when chown
+        fails, FileAccessError when /config does not exist.
         """
-        info = self.container.list_files(CONFIG_DIR, itself=True)[0]
+        try:
+            with _pebble(f"looking at {CONFIG_DIR}"):
+                info = self.container.list_files(CONFIG_DIR, itself=True)[0]
+        except pebble.PathError as e:
+            if e.kind == "not-found":
+                raise FileAccessError(
+                    f"{CONFIG_DIR} does not exist: the config storage is not mounted"
+                ) from None
+            raise FileAccessError(f"cannot read {CONFIG_DIR}: {_short(e.message)}") from None
         if info.user_id == UID and info.group_id == GID:
             return False
         command = ["chown", "-R", f"{UID}:{GID}", CONFIG_DIR]
@@ -304,30 +446,19 @@ class Workload:
             raise OwnershipError(f"{' '.join(command)} failed: {e}") from None
         return True
 
-    def ensure_layer(self, log_level: LogLevel, url_base: str) -> bool:
-        """Add the layer and replan, only when the plan differs from it; return whether it did."""
-        plan = self.container.get_plan()
-        service = plan.services.get(SERVICE_NAME)
-        same = service is not None and _covers(service.to_dict(), _service(log_level))
-        for name, check in _checks(url_base).items():
-            current = plan.checks.get(name)
-            same = same and current is not None and _covers(current.to_dict(), check)
-        if same:
-            return False
-        self.container.add_layer(SERVICE_NAME, pebble_layer(log_level, url_base), combine=True)
-        self.container.replan()
-        return True
-
     def restart(self) -> None:
         """Restart Prowlarr through Pebble (never through its API, which respawns itself)."""
-        self.container.restart(SERVICE_NAME)
+        with _pebble("restarting Prowlarr"):
+            self.container.restart(SERVICE_NAME)
 
     def is_running(self) -> bool:
         """Tell whether the Prowlarr service exists and is active."""
-        service = self.container.get_services(SERVICE_NAME).get(SERVICE_NAME)
+        with _pebble("reading the Prowlarr service"):
+            service = self.container.get_services(SERVICE_NAME).get(SERVICE_NAME)
         return service is not None and service.is_running()
 
     def stop(self) -> None:
         """Stop Prowlarr if it exists and is running."""
         if self.is_running():
-            self.container.stop(SERVICE_NAME)
+            with _pebble("stopping Prowlarr"):
+                self.container.stop(SERVICE_NAME)

@@ -85,33 +85,35 @@ def owned_config_dir(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def prowlarr(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProwlarr]:
     """A fake Prowlarr whose process follows what the charm asks of Pebble.
 
-    replan/start start it (reading config.xml like Prowlarr does), restart restarts it, stop
-    stops it; the charm's HTTP client is pointed at it through prowlarr.LOCAL_URL.
+    replan/start start it (reading config.xml and the service's environment like Prowlarr does),
+    restart restarts it, stop stops it; the charm's HTTP client is pointed at it through
+    prowlarr.LOCAL_URL.
     """
     fake = FakeProwlarr(config_dir)
     monkeypatch.setattr(prowlarr_api, "LOCAL_URL", fake.url)
 
-    def _starting(fake_action: Callable[[], None]) -> None:
-        try:
-            fake_action()
-        except Exception:
-            fake.stop()
+    def service_env(container: ops.Container) -> dict[str, str]:
+        """The environment Pebble gives the prowlarr service (read past the call recorder)."""
+        service = container.pebble.get_plan().services.get(workload.SERVICE_NAME)
+        return dict(service.environment) if service else {}
 
-    def wrap(name: str, action: Callable[[], None]) -> None:
+    def wrap(name: str, action: Callable[[ops.Container], None]) -> None:
         original = getattr(ops.Container, name)
 
         def wrapper(self: ops.Container, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
             if self.name == workload.CONTAINER_NAME:
-                _starting(action)
+                try:
+                    action(self)
+                except Exception:  # a config.xml Prowlarr cannot start with: it stays down
+                    fake.stop()
             return result
 
         monkeypatch.setattr(ops.Container, name, wrapper)
 
-    wrap("replan", fake.restart)
-    wrap("restart", fake.restart)
-    wrap("start", fake.restart)
-    wrap("stop", fake.stop)
+    for name in ("replan", "restart", "start"):
+        wrap(name, lambda container: fake.restart(service_env(container)))
+    wrap("stop", lambda _: fake.stop())
     try:
         yield fake
     finally:
@@ -132,9 +134,15 @@ def prowlarr_container(
     )
 
 
-def running_layer() -> dict[str, ops.pebble.Layer]:
+def running_layer(spec: workload.WorkloadSpec | None = None) -> dict[str, ops.pebble.Layer]:
     """The layer a previous hook left in the plan (default config, no URL base)."""
-    return {"prowlarr": workload.pebble_layer(workload.LogLevel.INFO, "")}
+    return {"prowlarr": workload.pebble_layer(spec or workload.WorkloadSpec())}
+
+
+def service_environment(spec: workload.WorkloadSpec | None = None) -> dict[str, str]:
+    """The environment a Prowlarr started from that layer runs with."""
+    layer = workload.pebble_layer(spec or workload.WorkloadSpec()).to_dict()
+    return dict(layer.get("services", {})[workload.SERVICE_NAME].get("environment", {}))
 
 
 def make_state(

@@ -20,6 +20,7 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
@@ -95,6 +96,20 @@ class FakeCommand:
     ended: datetime | None = None
     message: str | None = None
     exception: str | None = None
+
+
+@dataclass(frozen=True)
+class SlowRule:
+    """A slow answer: matching requests are handled only after `seconds`.
+
+    A request matches by `method`, a path containing `path` and, when given, a body containing
+    `body_contains`; the work itself then happens, whether or not the client still waits.
+    """
+
+    method: str
+    path: str
+    seconds: float
+    body_contains: str = ""
 
 
 @dataclass(frozen=True)
@@ -430,19 +445,56 @@ class _BootConfig:
     url_base: str
     instance_name: str
     branch: str
-    authentication: str
+    authentication: str  # none | forms | external (lower-case, as system/status shows it)
+    auth_required: str = "enabled"  # enabled | disabledForLocalAddresses
+    port: int = 9696
 
 
-def _boot(path: Path) -> _BootConfig:
+# Environment overrides (AuthOptions/ServerOptions), keyed by config.xml element. Names are
+# case-insensitive; the value wins over config.xml and is never written back to it.
+_ENV_ELEMENTS = {
+    "PROWLARR__AUTH__APIKEY": "ApiKey",
+    "PROWLARR__AUTH__METHOD": "AuthenticationMethod",
+    "PROWLARR__AUTH__REQUIRED": "AuthenticationRequired",
+    "PROWLARR__SERVER__URLBASE": "UrlBase",
+    "PROWLARR__SERVER__PORT": "Port",
+    "PROWLARR__SERVER__BINDADDRESS": "BindAddress",
+}
+# Enum.TryParse without ignoreCase: only the exact names bind; anything else falls back.
+_ENV_ENUMS = {
+    "AuthenticationMethod": ("None", "Forms", "External"),
+    "AuthenticationRequired": ("Enabled", "DisabledForLocalAddresses"),
+}
+
+
+def _overrides(env: Mapping[str, str] | None) -> dict[str, str]:
+    """config.xml element → value, for each Prowlarr environment variable that binds."""
+    found: dict[str, str] = {}
+    for name, value in (env or {}).items():
+        element = _ENV_ELEMENTS.get(name.upper())
+        if element is None:
+            continue
+        allowed = _ENV_ENUMS.get(element)
+        if allowed is not None and value not in allowed:
+            continue
+        found[element] = value
+    return found
+
+
+def _boot(path: Path, env: Mapping[str, str] | None = None) -> _BootConfig:
     """Read, migrate and rewrite config.xml the way Prowlarr does at start."""
     root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
+    overrides = _overrides(env)
     # MigrateConfigFile
     if (_text(root, "EnableSsl") or "").lower() == "true" and not _text(root, "SslCertPath"):
         _set_single(root, "EnableSsl", "False")
     if (_text(root, "AuthenticationMethod") or "").lower() == "basic":
         _set_single(root, "AuthenticationMethod", "Forms")
-    # EnsureDefaultConfigFile: every persisted getter writes its default when missing.
+    # EnsureDefaultConfigFile: every persisted getter writes its default when missing, unless
+    # the environment answers for it (then the getter never reads the file).
     for name, default in _PERSISTED:
+        if name in overrides:
+            continue
         value = _text(root, name)
         if name == "ApiKey":
             if not value:
@@ -455,15 +507,25 @@ def _boot(path: Path) -> _BootConfig:
             root.remove(element)
     path.write_text(_serialise(root))
 
-    stored_base = (_text(root, "UrlBase") or "").strip("/")
+    def effective(name: str) -> str:
+        return overrides[name] if name in overrides else (_text(root, name) or "")
+
+    stored_base = effective("UrlBase").strip().strip("/")
     instance = _text(root, "InstanceName") or ""
-    method = (_text(root, "AuthenticationMethod") or "None").lower()
+    method = (effective("AuthenticationMethod") or "None").lower()
+    required = effective("AuthenticationRequired") or "Enabled"
     return _BootConfig(
-        api_key=cast("str", _text(root, "ApiKey")),
+        api_key=effective("ApiKey").strip(),
         url_base=f"/{stored_base}" if stored_base else "",
         instance_name=instance if "prowlarr" in instance.lower() else "Prowlarr",
         branch=(_text(root, "Branch") or "master").lower(),
         authentication=method if method in ("none", "forms", "external") else "none",
+        auth_required=(
+            "disabledForLocalAddresses"
+            if required.lower() == "disabledforlocaladdresses"
+            else "enabled"
+        ),
+        port=int(effective("Port") or 9696),
     )
 
 
@@ -868,6 +930,9 @@ class _Handler(BaseHTTPRequestHandler):
             length = 0
         body = self.rfile.read(length) if length > 0 else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        delay = server.fake.delay_for(self.command, self.path, body)
+        if delay:
+            time.sleep(delay)  # outside the fake's lock: other requests go on meanwhile
         response = server.fake._handle(self.command, self.path, headers, body)
         if response is None:
             # Not running: drop the connection without a response.
@@ -889,7 +954,9 @@ class FakeProwlarr:
     Switches tests may set at any time: `starting_requests`, `fail_status`, `unreachable`,
     `failing_commands`, `stuck_commands` (started, never finished), `command_delay` and
     `command_duration` (seconds, 0 allowed), `reset_writes_config` (False: ResetApiKey changes
-    the key in memory only). Inspection: `requests`, `syncs`,
+    the key in memory only), `slow` (SlowRule list), `drop_next` (the next N requests lose their
+    connection unanswered), `restart_after` (the process restarts when the N-th request from now
+    arrives, which gets no answer, re-reading config.xml). Inspection: `requests`, `syncs`,
     `connection_tests`, `applications`, `commands`, `internal_errors` (bugs of the fake itself,
     answered with 500).
     """
@@ -911,6 +978,10 @@ class FakeProwlarr:
         self.failing_commands: set[str] = set()
         self.stuck_commands: set[str] = set()
         self.reset_writes_config = True
+        self.env: dict[str, str] = {}
+        self.slow: list[SlowRule] = []
+        self.drop_next = 0
+        self.restart_after: int | None = None
         self.command_delay = 0.005
         self.command_duration = 0.0
         self._timers: list[threading.Timer] = []
@@ -988,13 +1059,22 @@ class FakeProwlarr:
             return self._boot_config.api_key
 
     @property
+    def port_setting(self) -> int:
+        """The port Prowlarr would listen on, from its environment or config.xml."""
+        with self._lock:
+            return self._boot_config.port if self._boot_config else 9696
+
+    @property
     def url_base(self) -> str:
         """The URL base read at the last start ("" or "/base")."""
         with self._lock:
             return self._boot_config.url_base if self._boot_config else ""
 
-    def start(self) -> None:
+    def start(self, env: Mapping[str, str] | None = None) -> None:
         """Start like a Prowlarr process: read and rewrite config.xml; no-op when running.
+
+        `env` is the process environment (the Pebble service's): its PROWLARR__ variables win
+        over config.xml, as in Prowlarr.
 
         Raises:
             FakeStartError: config.xml is empty, corrupt or has the wrong root; the fake stays
@@ -1003,7 +1083,8 @@ class FakeProwlarr:
         with self._lock:
             if self._running:
                 return
-            self._boot_config = _boot(self.config_path)
+            self._boot_config = _boot(self.config_path, env)
+            self.env = dict(env or {})
             self._start_time = datetime.now(timezone.utc)
             self._running = True
 
@@ -1023,10 +1104,10 @@ class FakeProwlarr:
                     cmd.ended = datetime.now(timezone.utc)
         self._server.drop_connections()
 
-    def restart(self) -> None:
+    def restart(self, env: Mapping[str, str] | None = None) -> None:
         """Stop, then start (config.xml is read again)."""
         self.stop()
-        self.start()
+        self.start(env)
 
     def close(self) -> None:
         """Shut the server down and free the port (idempotent)."""
@@ -1052,6 +1133,22 @@ class FakeProwlarr:
                 self._boot_config = replace(self._boot_config, api_key=key)
 
     # ---------------------------------------------------------------- inspection and UI edits
+
+    def delay_for(self, method: str, target: str, body: bytes) -> float:
+        """How long to wait before handling a request (see `slow`)."""
+        path = urlsplit(target).path
+        with self._lock:
+            rules = list(self.slow)
+        return max(
+            (
+                rule.seconds
+                for rule in rules
+                if rule.method == method
+                and rule.path in path
+                and rule.body_contains.encode() in body
+            ),
+            default=0.0,
+        )
 
     def clear_requests(self) -> None:
         """Forget the recorded requests."""
@@ -1095,8 +1192,11 @@ class FakeProwlarr:
         fields: Mapping[str, object] | None = None,
         sync_level: str = "fullSync",
         tags: Iterable[int] = (),
+        app_id: int | None = None,
     ) -> int:
         """Simulate an application added by hand in the UI; returns its id.
+
+        `app_id` gives it a chosen free id, as a restored database would.
 
         Fields not given take the implementation's defaults; no validation or connection test.
 
@@ -1121,7 +1221,9 @@ class FakeProwlarr:
                 spec.name: copy.deepcopy(given.get(spec.name, spec.default))
                 for spec in impl.fields
             }
-            return self._insert(impl, app_name, sync_level, list(tags), settings)
+            if app_id is not None and app_id in self._apps:
+                raise ValueError(f"id {app_id} is taken")
+            return self._insert(impl, app_name, sync_level, list(tags), settings, app_id)
 
     def set_application_field(self, app_id: int, name: str, value: object) -> None:
         """Simulate a field edited in the UI.
@@ -1149,6 +1251,15 @@ class FakeProwlarr:
         with self._lock:
             if not self._running:
                 return None
+            if self.drop_next > 0:
+                self.drop_next -= 1
+                return None
+            if self.restart_after is not None:
+                self.restart_after -= 1
+                if self.restart_after <= 0:
+                    self.restart_after = None
+                    self.restart(self.env)
+                    return None
             req = self._incoming(method, target, headers, body)
             try:
                 response = self._pipeline(req)
@@ -1340,9 +1451,11 @@ class FakeProwlarr:
         sync_level: str,
         tags: list[int],
         settings: dict[str, object],
+        app_id: int | None = None,
     ) -> int:
-        app_id = self._next_app_id
-        self._next_app_id += 1
+        if app_id is None:
+            app_id = self._next_app_id
+        self._next_app_id = max(self._next_app_id, app_id + 1)
         self._apps[app_id] = StoredApplication(
             app_id, name, impl.name, impl.contract, sync_level, tags, settings
         )

@@ -22,6 +22,7 @@ from tests.unit.conftest import (
     make_state,
     prowlarr_container,
     running_layer,
+    service_environment,
 )
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.recorder import CallRecorder
@@ -55,8 +56,8 @@ def media_relation(app: str = "radarr", rel_id: int | None = None) -> testing.Re
 
 def started(prowlarr: FakeProwlarr, config_dir: Path, key: str = USER_KEY) -> None:
     """Prowlarr already running with `key`, as in an existing deployment."""
-    write_config_xml(config_dir, ApiKey=key, Port="9696", BindAddress="*")
-    prowlarr.start()
+    write_config_xml(config_dir, ApiKey=key, Port="9696", BindAddress="*", UrlBase="")
+    prowlarr.start(service_environment())
 
 
 def steady_state(config_dir: Path, key: str = USER_KEY, **kwargs: Any) -> testing.State:
@@ -104,18 +105,19 @@ def test_first_pebble_ready_seeds_key_runs_prowlarr_and_creates_secret(
     assert out.unit_status == testing.ActiveStatus("0 applications synced")
 
 
-def test_existing_config_xml_key_adopted_and_elements_kept(
-    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+@pytest.mark.parametrize(("option", "url_base"), [("", ""), ("prowlarr/", "/prowlarr")])
+def test_existing_config_xml_key_adopted_elements_kept_and_url_base_owned(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, option: str, url_base: str
 ):
     write_config_xml(
         config_dir,
         ApiKey=USER_KEY,
         Port="9696",
-        UrlBase="prowlarr",
+        UrlBase="from-the-ui",
         Theme="dark",
         InstanceName="Prowlarr",
     )
-    state = make_state(config_dir)
+    state = make_state(config_dir, config={"url-base": option})
 
     out = ctx.run(ctx.on.pebble_ready(state.get_container("prowlarr")), state)
 
@@ -123,8 +125,11 @@ def test_existing_config_xml_key_adopted_and_elements_kept(
     elements = config_xml(config_dir)
     assert elements["ApiKey"] == USER_KEY
     assert elements["Theme"] == "dark", "an element the user wrote survives"
+    assert elements["UrlBase"] == url_base.strip("/"), "the charm decides the URL base"
     checks = out.get_container("prowlarr").plan.checks
-    assert checks["ready"].http == {"url": "http://localhost:9696/prowlarr/ping"}
+    assert checks["ready"].http == {"url": f"http://localhost:9696{url_base}/ping"}
+    assert prowlarr.url_base == url_base
+    assert out.unit_status == testing.ActiveStatus("0 applications synced")
 
 
 @pytest.mark.parametrize(
@@ -188,16 +193,21 @@ def test_each_relation_gets_a_grant_and_the_provider_json(
 
 
 def test_base_path_published_from_url_base(ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr):
+    spec = workload.WorkloadSpec(url_base="/prowlarr")
     write_config_xml(config_dir, ApiKey=USER_KEY, UrlBase="/prowlarr")
-    prowlarr.start()
+    prowlarr.start(service_environment(spec))
     radarr = media_relation()
     container = prowlarr_container(
         config_dir,
-        layers={"prowlarr": workload.pebble_layer(workload.LogLevel.INFO, "/prowlarr")},
+        layers=running_layer(spec),
         service_statuses={"prowlarr": ops.pebble.ServiceStatus.ACTIVE},
     )
     state = make_state(
-        config_dir, container=container, secrets=[own_secret(USER_KEY)], relations=[radarr]
+        config_dir,
+        container=container,
+        secrets=[own_secret(USER_KEY)],
+        relations=[radarr],
+        config={"url-base": "/prowlarr"},
     )
 
     out = ctx.run(ctx.on.relation_joined(radarr, remote_unit=0), state)

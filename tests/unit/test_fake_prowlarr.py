@@ -21,6 +21,7 @@ from tests.unit.fake_prowlarr import (
     ROUTES,
     FakeProwlarr,
     FakeStartError,
+    SlowRule,
 )
 
 OPENAPI = Path(__file__).parents[3] / "shared/prowlarr/openapi.json"
@@ -1060,3 +1061,72 @@ def test_response_properties_exist_in_the_openapi_schemas(
     assert status["databaseType"] in _enum(spec, "DatabaseType")
     assert status["packageUpdateMechanism"] in _enum(spec, "UpdateMechanism")
     assert set(api.get("/ping").json()) <= _properties(spec, "PingResource")
+
+
+# ------------------------------------------------------------------------------ fault injection
+
+
+def test_a_slow_rule_delays_only_what_it_matches_and_the_work_still_happens(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    running.slow.append(SlowRule("POST", "/api/v1/applications", 0.5, body_contains="slow"))
+
+    with pytest.raises(httpx.ReadTimeout):
+        api.post("/api/v1/applications", json=radarr(base_url="http://slow:7878"), timeout=0.1)
+    fast = api.post("/api/v1/applications", json=radarr("Fast"), timeout=0.3)
+
+    assert fast.status_code == 201
+    deadline = time.monotonic() + 5
+    while len(running.applications) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(running.applications) == 2, "Prowlarr finished what the client gave up on"
+
+
+def test_dropped_requests_get_no_answer_and_change_nothing(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    running.drop_next = 1
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.post("/api/v1/applications", json=radarr())
+
+    assert running.applications == {}
+    assert api.get("/api/v1/applications").status_code == 200
+
+
+def test_a_restart_mid_hook_reloads_config_xml(running: FakeProwlarr, api: httpx.Client) -> None:
+    new_key = "0" * 32
+    write_config(running, f"<ApiKey>{new_key}</ApiKey>")
+    running.restart_after = 1
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.get("/api/v1/system/status")
+
+    assert api.get("/api/v1/system/status").status_code == 401, "the old key is gone"
+    assert api.get("/api/v1/system/status", headers={"X-Api-Key": new_key}).status_code == 200
+
+
+def test_the_environment_wins_over_config_xml(fake: FakeProwlarr) -> None:
+    write_config(
+        fake,
+        "<ApiKey>file-key-0123456789abcdef</ApiKey>",
+        "<UrlBase>from-file</UrlBase>",
+        "<Port>8080</Port>",
+        "<AuthenticationMethod>None</AuthenticationMethod>",
+    )
+
+    fake.start(
+        {
+            "PROWLARR__SERVER__URLBASE": "/from-env",
+            "prowlarr__server__port": "9696",
+            "PROWLARR__AUTH__METHOD": "Forms",
+            "PROWLARR__AUTH__REQUIRED": "enabled",  # case-sensitive enum: ignored
+        }
+    )
+
+    assert (fake.url_base, fake.port_setting) == ("/from-env", 9696)
+    status = http_get(
+        f"{fake.url}/from-env/api/v1/system/status", headers={"X-Api-Key": fake.api_key}
+    ).json()
+    assert (status["urlBase"], status["authentication"]) == ("/from-env", "forms")
+    assert config_values(fake)["UrlBase"] == "from-file", "never written back"

@@ -736,7 +736,7 @@ def test_round_trip_requirer_reads_prowlarrs_key_through_the_granted_secret():
     result = charm.keys[7]
     assert result.available and result.status is ApiKeyStatus.AVAILABLE
     assert result.api_key == PROWLARR_KEY
-    assert out.get_secret(id=PROWLARR_SECRET_ID).label == consumer_label(7) == "media-indexer-7"
+    assert out.get_secret(id=PROWLARR_SECRET_ID).label is None, "read by ID, never labelled"
 
 
 def test_round_trip_prowlarr_reads_the_requirers_key_through_the_granted_secret():
@@ -771,7 +771,7 @@ def test_round_trip_prowlarr_reads_the_requirers_key_through_the_granted_secret(
         "radarr",
         RADARR_URL,
     )
-    assert out.get_secret(id=RADARR_SECRET_ID).label == "media-indexer-7"
+    assert out.get_secret(id=RADARR_SECRET_ID).label is None, "read by ID, never labelled"
 
 
 # --- secrets: rotation, grants, content -------------------------------------------------------
@@ -829,19 +829,33 @@ def test_secret_changed_on_prowlarr_fires_api_key_changed_too():
 
 
 @pytest.mark.parametrize(
-    ("label", "expected"),
+    ("secret_id", "label", "expected"),
     [
-        pytest.param("media-indexer-3", [], id="relation of another endpoint"),
-        pytest.param("media-indexer-42", [("api_key_changed", 42)], id="relation already gone"),
-        pytest.param("radarr-api-key", [], id="own secret"),
-        pytest.param("media-indexer-x7", [], id="not a relation ID"),
-        pytest.param(None, [], id="no label"),
+        pytest.param(PROWLARR_SECRET_ID, None, [("api_key_changed", 7)], id="published here"),
+        pytest.param(
+            PROWLARR_SECRET_ID.replace(f"secret://{MODEL_UUID}/", "secret:"),
+            None,
+            [("api_key_changed", 7)],
+            id="short form of the published ID",
+        ),
+        pytest.param(
+            PROWLARR_SECRET_ID, "media-indexer-3", [("api_key_changed", 7)], id="old label"
+        ),
+        pytest.param(f"secret://{MODEL_UUID}/d1otherxxxxxxxxxxxx9", None, [], id="another"),
+        pytest.param(RADARR_SECRET_ID, "radarr-api-key", [], id="own secret"),
     ],
 )
-def test_secret_changed_routing(label: str | None, expected: list[tuple[str, int]]):
-    prowlarr = testing.Relation("media-indexer", id=7, remote_app_name="prowlarr")
+def test_secret_changed_routing_by_the_published_secret_id(
+    secret_id: str, label: str | None, expected: list[tuple[str, int]]
+):
+    prowlarr = testing.Relation(
+        "media-indexer",
+        id=7,
+        remote_app_name="prowlarr",
+        remote_app_data={"config": provider_json()},
+    )
     downloads = testing.Relation("downloads", id=3, remote_app_name="qbittorrent")
-    secret = testing.Secret({"api-key": PROWLARR_KEY}, id=PROWLARR_SECRET_ID, label=label)
+    secret = testing.Secret({"api-key": PROWLARR_KEY}, id=secret_id, label=label)
     ctx = requirer_ctx()
 
     _, charm = run(

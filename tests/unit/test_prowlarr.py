@@ -19,6 +19,7 @@ from prowlarr import (
     ProwlarrClient,
     ProwlarrConnectionError,
     ProwlarrError,
+    ProwlarrReadTimeoutError,
     ProwlarrResponseError,
     ProwlarrStartingError,
     ProwlarrTimeoutError,
@@ -122,10 +123,7 @@ def test_ping_follows_prowlarrs_start(fake: FakeProwlarr, config_dir: Path):
 
 
 def test_ping_needs_the_url_base(fake: FakeProwlarr, config_dir: Path):
-    config = render_config_xml(None, USER_KEY).replace(
-        "</Config>", "<UrlBase>prowlarr</UrlBase></Config>"
-    )
-    (config_dir / "config.xml").write_text(config)
+    (config_dir / "config.xml").write_text(render_config_xml(None, USER_KEY, "/prowlarr"))
     fake.start()
 
     with ProwlarrClient(USER_KEY, "/prowlarr", base_url=fake.url) as c:
@@ -374,18 +372,19 @@ def test_stopped_prowlarr_is_a_connection_error(fake: FakeProwlarr):
         c.run_command("ApplicationIndexerSync")
 
 
-def test_timeout_is_a_connection_error():
+def test_no_answer_in_time_is_its_own_error_not_a_connection_error():
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         with ProwlarrClient(USER_KEY, base_url=url, timeout=0.2) as c:
             start = time.monotonic()
-            with pytest.raises(ProwlarrConnectionError) as info:
+            with pytest.raises(ProwlarrReadTimeoutError) as info:
                 c.get_command(1)
             assert c.ping() is False
     assert time.monotonic() - start < 2
-    assert "Timeout" in str(info.value)
+    assert "no answer within 0.2s" in str(info.value)
+    assert not isinstance(info.value, ProwlarrConnectionError)
 
 
 def test_errors_share_one_base():
@@ -396,6 +395,7 @@ def test_errors_share_one_base():
         ProwlarrStartingError,
         ProwlarrValidationError,
         ProwlarrTimeoutError,
+        ProwlarrReadTimeoutError,
     ):
         assert issubclass(error, ProwlarrError)
 

@@ -13,10 +13,17 @@ import pytest
 from ops import testing
 
 from charm import ProwlarrCharm
-from tests.unit.conftest import MODEL_UUID, make_state, prowlarr_container, running_layer
+from tests.unit.conftest import (
+    MODEL_UUID,
+    make_state,
+    prowlarr_container,
+    running_layer,
+    service_environment,
+)
 from tests.unit.fake_prowlarr import FakeProwlarr, StoredApplication
 from tests.unit.recorder import CallRecorder
 from tests.unit.test_charm import USER_KEY, own_secret, write_config_xml
+from workload import WorkloadSpec
 
 Ctx = testing.Context[ProwlarrCharm]
 PROWLARR_URL = "http://prowlarr-k8s.media.svc.cluster.local:9696"
@@ -89,8 +96,8 @@ def deployment(config_dir: Path, *managers: Manager, **kwargs: Any) -> testing.S
 
 @pytest.fixture
 def running(config_dir: Path, prowlarr: FakeProwlarr) -> FakeProwlarr:
-    write_config_xml(config_dir, ApiKey=USER_KEY, Port="9696")
-    prowlarr.start()
+    write_config_xml(config_dir, ApiKey=USER_KEY, Port="9696", UrlBase="")
+    prowlarr.start(service_environment())
     return prowlarr
 
 
@@ -151,16 +158,13 @@ def test_radarr_and_sonarr_become_applications_with_their_keys(
 def test_base_paths_on_both_sides_are_part_of_the_urls(
     ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
 ):
+    spec = WorkloadSpec(url_base="/prowlarr")
     write_config_xml(config_dir, ApiKey=USER_KEY, UrlBase="/prowlarr")
-    prowlarr.start()
+    prowlarr.start(service_environment(spec))
     radarr = manager("radarr", 3, RADARR_KEY, extra={"base_path": "/radarr"})
     container = prowlarr_container(
         config_dir,
-        layers={
-            "prowlarr": __import__("workload").pebble_layer(
-                __import__("workload").LogLevel.INFO, "/prowlarr"
-            )
-        },
+        layers=running_layer(spec),
         service_statuses={"prowlarr": ops.pebble.ServiceStatus.ACTIVE},
     )
     state = make_state(
@@ -168,6 +172,7 @@ def test_base_paths_on_both_sides_are_part_of_the_urls(
         container=container,
         secrets=[own_secret(USER_KEY), radarr.secret],
         relations=[radarr.relation],
+        config={"url-base": "/prowlarr"},
     )
 
     ctx.run(ctx.on.relation_changed(radarr.relation, remote_unit=0), state)
@@ -260,10 +265,14 @@ def test_relation_broken_deletes_only_its_application(
     assert last.unit_status == testing.ActiveStatus("0 applications synced")
 
 
-def test_hand_added_application_with_the_same_name_is_adopted(
-    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+RADARR_URL = "http://radarr.media.svc.cluster.local:7878"
+
+
+@pytest.mark.parametrize("name", ["Radarr", "My Radarr"])
+def test_the_same_manager_added_by_hand_is_adopted(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, name: str
 ):
-    app_id = running.add_application("Radarr", name="Radarr")
+    app_id = running.add_application("Radarr", name=name, fields={"baseUrl": RADARR_URL + "/"})
 
     out = ctx.run(
         ctx.on.relation_changed(RADARR.relation, remote_unit=0), deployment(config_dir, RADARR)
@@ -271,7 +280,32 @@ def test_hand_added_application_with_the_same_name_is_adopted(
 
     assert [a.id for a in running.applications.values()] == [app_id], "no duplicate created"
     assert running.stored_api_key(app_id) == RADARR_KEY
+    assert running.applications[app_id].name == "radarr"
     assert out.unit_status == testing.ActiveStatus("1 application synced")
+
+
+@pytest.mark.parametrize(
+    ("implementation", "base_url"),
+    [("Sonarr", "http://sonarr.media.svc.cluster.local:8989"), ("Radarr", "http://other:7878")],
+    ids=["another kind", "another radarr"],
+)
+def test_a_hand_added_application_that_only_shares_the_name_is_left_alone(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, implementation: str, base_url: str
+):
+    app_id = running.add_application(implementation, name="radarr", fields={"baseUrl": base_url})
+    before = running.applications[app_id]
+
+    out = ctx.run(
+        ctx.on.relation_changed(RADARR.relation, remote_unit=0), deployment(config_dir, RADARR)
+    )
+    gone = ctx.run(ctx.on.relation_broken(out.get_relation(RADARR.relation.id)), out)
+
+    assert running.applications == {app_id: before}, "not taken over, not deleted"
+    assert out.unit_status == testing.BlockedStatus(
+        "radarr: instance name 'radarr' is used by an application added by hand"
+    )
+    assert writes(running) == []
+    assert gone.unit_status.name == "active"
 
 
 def test_unreachable_radarr_does_not_block_sonarr_and_is_retried(

@@ -22,10 +22,12 @@ from ops import pebble, testing
 import workload
 from workload import (
     ConfigXmlError,
+    Ensured,
     LogLevel,
     OwnershipError,
     ProwlarrConfig,
     Workload,
+    WorkloadSpec,
     parse_config_xml,
     pebble_layer,
     render_config_xml,
@@ -79,14 +81,10 @@ def elements(text: str) -> dict[str, str]:
 @pytest.mark.parametrize("level", list(LogLevel))
 @pytest.mark.parametrize(
     ("url_base", "ping"),
-    [
-        ("", "http://localhost:9696/ping"),
-        ("/prowlarr", "http://localhost:9696/prowlarr/ping"),
-        ("prowlarr/", "http://localhost:9696/prowlarr/ping"),
-    ],
+    [("", "http://localhost:9696/ping"), ("/prowlarr", "http://localhost:9696/prowlarr/ping")],
 )
 def test_layer_runs_prowlarr_as_abc_with_checks(level: LogLevel, url_base: str, ping: str):
-    layer = pebble_layer(level, url_base).to_dict()
+    layer = pebble_layer(WorkloadSpec(level, url_base)).to_dict()
 
     service = layer.get("services", {})["prowlarr"]
     assert service.get("override") == "replace"
@@ -94,13 +92,18 @@ def test_layer_runs_prowlarr_as_abc_with_checks(level: LogLevel, url_base: str, 
     assert service.get("startup") == "enabled"
     assert (service.get("user"), service.get("group")) == ("abc", "abc")
     assert service.get("working-dir") == "/app/prowlarr/bin"
-    assert service.get("environment") == {
+    expected = {
         "HOME": "/config",
         "TMPDIR": "/tmp",  # noqa: S108
         "XDG_CONFIG_HOME": "/config/xdg",
         "COMPlus_EnableDiagnostics": "0",
         "PROWLARR__LOG__LEVEL": level.value,
+        "PROWLARR__SERVER__PORT": "9696",
+        "PROWLARR__SERVER__BINDADDRESS": "*",
     }
+    if url_base:
+        expected["PROWLARR__SERVER__URLBASE"] = url_base
+    assert service.get("environment") == expected
     assert service.get("on-check-failure") == {"alive": "restart"}
     checks = layer.get("checks", {})
     assert {name: check.get("level") for name, check in checks.items()} == {
@@ -114,10 +117,27 @@ def test_layer_runs_prowlarr_as_abc_with_checks(level: LogLevel, url_base: str, 
 
 
 def test_layer_never_holds_a_key():
-    text = str(pebble_layer(LogLevel.DEBUG, "/x"))
+    text = str(pebble_layer(WorkloadSpec(LogLevel.DEBUG, "/x")))
     assert "ApiKey" not in text
     assert "APIKEY" not in text.upper()
     assert not HEX32.search(text)
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [("", ""), ("/", ""), ("prowlarr", "/prowlarr"), ("/a/b/", "/a/b"), ("x-1.2_~", "/x-1.2_~")],
+)
+def test_a_plain_url_path_is_a_url_base(raw: str, parsed: str):
+    assert workload.parse_url_base(raw) == parsed
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["my prowlarr", "/prowlarr?x=1", "http://host/prowlarr", "/a//b", "/a#b", "/é", "/a\nb"],
+)
+def test_anything_else_is_not_a_url_base(raw: str):
+    with pytest.raises(ValueError, match="plain URL path"):
+        workload.parse_url_base(raw)
 
 
 # =========================================================================== config.xml
@@ -140,39 +160,53 @@ def test_url_base_normalised_like_prowlarr(raw: str | None, normalised: str):
 def test_fresh_config_has_key_port_and_bind_address():
     text = render_config_xml(None, USER_KEY)
 
-    assert elements(text) == {"ApiKey": USER_KEY, "Port": "9696", "BindAddress": "*"}
-    assert parse_config_xml(text) == ProwlarrConfig(api_key=USER_KEY, url_base="", port=9696)
+    assert elements(text) == {
+        "ApiKey": USER_KEY,
+        "UrlBase": "",
+        "Port": "9696",
+        "BindAddress": "*",
+    }
+    assert parse_config_xml(text) == ProwlarrConfig(api_key=USER_KEY, url_base="")
 
 
 def test_user_config_is_adopted():
     config = parse_config_xml(USER_CONFIG)
 
-    assert config == ProwlarrConfig(api_key=USER_KEY, url_base="/prowlarr", port=8080)
+    assert config == ProwlarrConfig(api_key=USER_KEY, url_base="/prowlarr")
 
 
 def test_render_keeps_every_element_and_comment():
     new_key = "f" * 32
 
-    text = render_config_xml(USER_CONFIG, new_key)
+    text = render_config_xml(USER_CONFIG, new_key, "/prowlarr")
 
     before, after = elements(USER_CONFIG), elements(text)
     assert after.pop("ApiKey") == new_key
     assert after.pop("BindAddress") == "*", "added because it was absent"
+    assert after.pop("UrlBase") == "prowlarr"
     before.pop("ApiKey")
+    before.pop("UrlBase")
     assert after == before, "every other element kept, Port 8080 not overridden"
     assert "<!-- seeded by hand -->" in text
-    assert parse_config_xml(text) == ProwlarrConfig(new_key, "/prowlarr", 8080)
+    assert parse_config_xml(text) == ProwlarrConfig(new_key, "/prowlarr")
+
+
+def test_render_sets_the_url_base_the_charm_decided():
+    text = render_config_xml(USER_CONFIG, USER_KEY, "")
+
+    assert elements(text)["UrlBase"] == ""
+    assert parse_config_xml(text) == ProwlarrConfig(USER_KEY, "")
 
 
 def test_render_round_trip_is_stable():
-    once = render_config_xml(USER_CONFIG, USER_KEY)
-    assert render_config_xml(once, USER_KEY) == once
+    once = render_config_xml(USER_CONFIG, USER_KEY, "/p")
+    assert render_config_xml(once, USER_KEY, "/p") == once
 
 
 def test_prowlarrs_rewritten_format_parses():
-    assert parse_config_xml(PROWLARR_CONFIG) == ProwlarrConfig(USER_KEY, "", 9696)
-    assert parse_config_xml(PROWLARR_CONFIG.encode()) == ProwlarrConfig(USER_KEY, "", 9696)
-    assert parse_config_xml("\ufeff" + PROWLARR_CONFIG) == ProwlarrConfig(USER_KEY, "", 9696)
+    assert parse_config_xml(PROWLARR_CONFIG) == ProwlarrConfig(USER_KEY, "")
+    assert parse_config_xml(PROWLARR_CONFIG.encode()) == ProwlarrConfig(USER_KEY, "")
+    assert parse_config_xml("\ufeff" + PROWLARR_CONFIG) == ProwlarrConfig(USER_KEY, "")
 
 
 @pytest.mark.parametrize(
@@ -216,16 +250,6 @@ def test_corrupt_config_raises_without_the_key(text: str):
 
     assert USER_KEY not in str(info.value)
     assert info.value.__cause__ is None
-
-
-def test_port_that_is_not_a_number_is_corrupt():
-    # Prowlarr cannot start with it either; render leaves the user's element alone.
-    text = f"<Config><ApiKey>{USER_KEY}</ApiKey><Port>ninety</Port></Config>"
-
-    with pytest.raises(ConfigXmlError, match="Port") as info:
-        parse_config_xml(text)
-
-    assert USER_KEY not in str(info.value)
 
 
 def test_config_repr_hides_the_key():
@@ -301,20 +325,42 @@ def test_read_config_reads_the_mounted_file(config_dir: Path):
 
     run = run_workload(container_for(config_dir), Workload.read_config)
 
-    assert run.result == ProwlarrConfig(USER_KEY, "/prowlarr", 8080)
+    assert run.result == ProwlarrConfig(USER_KEY, "/prowlarr")
 
 
-def test_ensure_config_writes_a_fresh_key_owned_by_abc(
+SPEC = WorkloadSpec()
+
+
+def ensure(spec: WorkloadSpec = SPEC) -> Callable[[Workload], object]:
+    return lambda wl: wl.ensure(spec)
+
+
+def owned_container(config_dir: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any):
+    """The container with /config already belonging to abc (no chown needed)."""
+    owner = os.lstat(config_dir)
+    monkeypatch.setattr(workload, "UID", owner.st_uid)
+    monkeypatch.setattr(workload, "GID", owner.st_gid)
+    return container_for(config_dir, **kwargs)
+
+
+def test_ensure_seeds_a_fresh_key_owned_by_abc_and_starts_prowlarr(
     config_dir: Path, pushes: list[dict[str, Any]]
 ):
-    run = run_workload(container_for(config_dir), Workload.ensure_config)
+    container = container_for(config_dir, execs={testing.Exec(["chown"], return_code=0)})
 
-    config, written = run.result  # type: ignore[misc]
-    assert written is True
-    assert isinstance(config, ProwlarrConfig)
-    assert HEX32.fullmatch(config.api_key)
+    run = run_workload(container, ensure())
+
+    ensured = run.result
+    assert isinstance(ensured, Ensured)
+    assert (ensured.seeded, ensured.started) == (True, True)
+    assert HEX32.fullmatch(ensured.config.api_key)
     on_disk = (config_dir / "config.xml").read_text()
-    assert elements(on_disk) == {"ApiKey": config.api_key, "Port": "9696", "BindAddress": "*"}
+    assert elements(on_disk) == {
+        "ApiKey": ensured.config.api_key,
+        "UrlBase": "",
+        "Port": "9696",
+        "BindAddress": "*",
+    }
     assert stat.S_IMODE(os.stat(config_dir / "config.xml").st_mode) == 0o600
     assert pushes == [
         {
@@ -327,43 +373,100 @@ def test_ensure_config_writes_a_fresh_key_owned_by_abc(
             "group_id": 911,
         }
     ]
+    assert run.execs == [["chown", "-R", "911:911", "/config"]], "ownership fixed before"
+    assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
 
 
-def test_ensure_config_steady_state_writes_nothing(config_dir: Path, pushes: list[dict[str, Any]]):
+def test_ensure_in_the_steady_state_only_reads(
+    config_dir: Path, pushes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+):
     (config_dir / "config.xml").write_text(PROWLARR_CONFIG)
+    layers = {"prowlarr": pebble_layer(SPEC)}
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers=layers,
+        service_statuses={"prowlarr": pebble.ServiceStatus.ACTIVE},
+    )
 
-    run = run_workload(container_for(config_dir), Workload.ensure_config)
+    run = run_workload(container, ensure())
 
-    assert run.result == (ProwlarrConfig(USER_KEY), False)
+    assert run.result == Ensured(ProwlarrConfig(USER_KEY))
     assert pushes == []
+    assert run.execs == []
+    assert run.container.layers == layers
     assert (config_dir / "config.xml").read_text() == PROWLARR_CONFIG
 
 
-def test_ensure_config_adds_a_key_keeping_the_users_elements(config_dir: Path):
+def test_ensure_starts_a_stopped_service_without_a_new_layer(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (config_dir / "config.xml").write_text(PROWLARR_CONFIG)
+    layers = {"prowlarr": pebble_layer(SPEC)}
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers=layers,
+        service_statuses={"prowlarr": pebble.ServiceStatus.INACTIVE},
+    )
+
+    run = run_workload(container, ensure())
+
+    assert run.result == Ensured(ProwlarrConfig(USER_KEY), started=True)
+    assert run.container.layers == layers
+    assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
+
+
+def test_ensure_adds_a_key_keeping_the_users_elements(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
     user_file = USER_CONFIG.replace(f"<ApiKey>{USER_KEY}</ApiKey>", "<ApiKey></ApiKey>")
     (config_dir / "config.xml").write_text(user_file)
 
-    run = run_workload(container_for(config_dir), Workload.ensure_config)
+    container = owned_container(config_dir, monkeypatch)
 
-    config, written = run.result  # type: ignore[misc]
-    assert written is True
-    assert isinstance(config, ProwlarrConfig)
-    assert (config.url_base, config.port) == ("/prowlarr", 8080)
+    run = run_workload(container, ensure(WorkloadSpec(url_base="/p")))
+
+    ensured = run.result
+    assert isinstance(ensured, Ensured)
+    assert ensured.seeded is True
+    assert ensured.config.url_base == "/p"
     after = elements((config_dir / "config.xml").read_text())
-    assert after.pop("ApiKey") == config.api_key
+    assert after.pop("ApiKey") == ensured.config.api_key
     assert after.pop("BindAddress") == "*"
+    assert after.pop("UrlBase") == "p"
     before = elements(user_file)
     before.pop("ApiKey")
+    before.pop("UrlBase")
     assert after == before
 
 
-def test_ensure_config_never_overwrites_a_corrupt_file(
-    config_dir: Path, pushes: list[dict[str, Any]]
+def test_ensure_puts_the_charms_url_base_into_config_xml_without_a_restart(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    # Someone set a URL base in the UI: config.xml changed, the running Prowlarr did not.
+    (config_dir / "config.xml").write_text(
+        PROWLARR_CONFIG.replace("<UrlBase></UrlBase>", "<UrlBase>ui</UrlBase>")
+    )
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers={"prowlarr": pebble_layer(SPEC)},
+        service_statuses={"prowlarr": pebble.ServiceStatus.ACTIVE},
+    )
+
+    run = run_workload(container, ensure())
+
+    assert run.result == Ensured(ProwlarrConfig(USER_KEY))
+    assert elements((config_dir / "config.xml").read_text())["UrlBase"] == ""
+    assert elements((config_dir / "config.xml").read_text())["ApiKey"] == USER_KEY
+
+
+def test_ensure_never_overwrites_a_corrupt_file(config_dir: Path, pushes: list[dict[str, Any]]):
     corrupt = f"<Config><ApiKey>{USER_KEY}</ApiKey>"
     (config_dir / "config.xml").write_text(corrupt)
 
-    run = run_workload(container_for(config_dir), Workload.ensure_config)
+    run = run_workload(container_for(config_dir), ensure())
 
     assert isinstance(run.result, ConfigXmlError)
     assert USER_KEY not in str(run.result)
@@ -412,53 +515,61 @@ def test_ensure_ownership_failure_is_a_clear_error(config_dir: Path):
     assert "Read-only file system" in str(run.result)
 
 
-def test_ensure_layer_adds_layer_and_replans(config_dir: Path):
-    run = run_workload(
-        container_for(config_dir), lambda wl: wl.ensure_layer(LogLevel.DEBUG, "/prowlarr")
-    )
+def test_ensure_adds_the_layer_and_replans(config_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    (config_dir / "config.xml").write_text(render_config_xml(None, USER_KEY, "/prowlarr"))
+    spec = WorkloadSpec(LogLevel.DEBUG, "/prowlarr")
 
-    assert run.result is True
+    run = run_workload(owned_container(config_dir, monkeypatch), ensure(spec))
+
+    assert run.result == Ensured(ProwlarrConfig(USER_KEY, "/prowlarr"), started=True)
     plan = run.container.plan
     service = plan.services["prowlarr"]
     assert service.environment["PROWLARR__LOG__LEVEL"] == "debug"
+    assert service.environment["PROWLARR__SERVER__URLBASE"] == "/prowlarr"
     assert set(plan.checks) == {"ready", "alive"}
     assert plan.checks["ready"].http == {"url": "http://localhost:9696/prowlarr/ping"}
     assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
 
 
-def test_ensure_layer_steady_state_does_not_replan(config_dir: Path):
-    layers = {"prowlarr": pebble_layer(LogLevel.INFO, "")}
-    container = container_for(config_dir, layers=layers)
-
-    run = run_workload(container, lambda wl: wl.ensure_layer(LogLevel.INFO, ""))
-
-    assert run.result is False
-    assert run.container.layers == layers
-
-
-def test_ensure_layer_ignores_defaults_pebble_fills_in(config_dir: Path):
+def test_ensure_ignores_defaults_pebble_fills_in(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
     # Real Pebble echoes defaults (e.g. a check timeout) in the plan: not a difference.
-    raw = pebble_layer(LogLevel.INFO, "").to_dict()
+    (config_dir / "config.xml").write_text(PROWLARR_CONFIG)
+    raw = pebble_layer(SPEC).to_dict()
     for check in raw.get("checks", {}).values():
         check["timeout"] = "3s"
         check.pop("override", None)
     raw.get("services", {})["prowlarr"]["backoff-delay"] = "500ms"
-    container = container_for(config_dir, layers={"base": pebble.Layer(raw)})
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers={"base": pebble.Layer(raw)},
+        service_statuses={"prowlarr": pebble.ServiceStatus.ACTIVE},
+    )
 
-    run = run_workload(container, lambda wl: wl.ensure_layer(LogLevel.INFO, ""))
+    run = run_workload(container, ensure())
 
-    assert run.result is False
+    assert run.result == Ensured(ProwlarrConfig(USER_KEY))
 
 
 @pytest.mark.parametrize(
     ("level", "url_base"), [(LogLevel.TRACE, ""), (LogLevel.INFO, "/prowlarr")]
 )
-def test_ensure_layer_replans_on_a_change(config_dir: Path, level: LogLevel, url_base: str):
-    container = container_for(config_dir, layers={"prowlarr": pebble_layer(LogLevel.INFO, "")})
+def test_ensure_replans_on_a_change(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, level: LogLevel, url_base: str
+):
+    (config_dir / "config.xml").write_text(PROWLARR_CONFIG)
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers={"prowlarr": pebble_layer(SPEC)},
+        service_statuses={"prowlarr": pebble.ServiceStatus.ACTIVE},
+    )
 
-    run = run_workload(container, lambda wl: wl.ensure_layer(level, url_base))
+    run = run_workload(container, ensure(WorkloadSpec(level, url_base)))
 
-    assert run.result is True
+    assert isinstance(run.result, Ensured) and run.result.started is True
     plan = run.container.plan
     assert plan.services["prowlarr"].environment["PROWLARR__LOG__LEVEL"] == level.value
     assert plan.checks["alive"].http == {"url": f"http://localhost:9696{url_base}/ping"}
@@ -467,7 +578,7 @@ def test_ensure_layer_replans_on_a_change(config_dir: Path, level: LogLevel, url
 def running_container(config_dir: Path, status: pebble.ServiceStatus) -> testing.Container:
     return container_for(
         config_dir,
-        layers={"prowlarr": pebble_layer(LogLevel.INFO, "")},
+        layers={"prowlarr": pebble_layer(SPEC)},
         service_statuses={"prowlarr": status},
     )
 

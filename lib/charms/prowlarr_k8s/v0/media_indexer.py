@@ -77,24 +77,30 @@ class RadarrCharm(ops.CharmBase):
         provider = self.indexer.get_provider_data()
         if provider is None or provider.data is None:
             return  # no relation, nothing published yet, or provider.error says what is wrong
-        # get_api_key reads with refresh=True, so after a rotation it returns the new key
+        # get_api_key reads with refresh=True by default: after a rotation it gets the new key
         result = self.indexer.get_api_key(provider.relation, provider.data.api_key_secret_id)
         if result.available:
             use_indexer(provider.data.api_url, provider.data.base_path, result.api_key)
 ```
 
-Both halves read the other side's secret with the consumer label `media-indexer-<relation id>`
-(see `consumer_label`); that label is how `api_key_changed` is routed on `secret-changed`.
-Secrets can only be shared both ways within one model (Juju cannot grant a consumer's secret
-over a cross-model relation). The library never sets a status.
+Both halves read the other side's secret by its ID, without a consumer label: Juju keeps a
+unit's consumer labels unique, so a fixed label per relation would stop working the day the
+other side switches to a new secret. `secret-changed` is routed to the relation whose published
+secret ID is the one that changed. Secrets can only be shared both ways within one model (Juju
+cannot grant a consumer's secret over a cross-model relation). The library never sets a status.
+
+A charm that keeps state between hooks can pass `publish(..., published=...)` a mapping it
+persists (e.g. in a peer databag): relations it lists with the same data are neither granted nor
+read again, so a steady hook costs no hook tool per relation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar, cast
@@ -118,7 +124,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version
-LIBPATCH = 1
+LIBPATCH = 2
 
 PYDEPS = ["pydantic>=2,<3"]
 
@@ -135,7 +141,7 @@ logger = logging.getLogger(__name__)
 
 
 def consumer_label(relation_id: int) -> str:
-    """Return the label under which a charm reads the other side's secret.
+    """Return the consumer label LIBPATCH 1 put on the other side's secret (no longer set).
 
     Args:
         relation_id: ID of the `media-indexer` relation the secret ID was published on.
@@ -146,14 +152,17 @@ def consumer_label(relation_id: int) -> str:
     return f"{_LABEL_PREFIX}{relation_id}"
 
 
-def _relation_id_from_label(label: str | None) -> int | None:
-    """Return the relation ID encoded in a consumer label, or None for any other label."""
-    if not label or not label.startswith(_LABEL_PREFIX):
-        return None
-    suffix = label[len(_LABEL_PREFIX) :]
-    if not suffix.isascii() or not suffix.isdigit():
-        return None
-    return int(suffix)
+def secret_unique_id(secret_id: str) -> str:
+    """The part of a secret ID that names the secret, whichever form the ID has.
+
+    `secret://<model-uuid>/<id>`, `secret:<id>` and `<id>` name the same secret.
+    """
+    value = secret_id.strip()
+    if value.startswith("secret://"):
+        value = value[len("secret://") :].split("/", 1)[-1]
+    elif value.startswith("secret:"):
+        value = value[len("secret:") :]
+    return value
 
 
 def _has_control_chars(value: str) -> bool:
@@ -458,16 +467,21 @@ class _MediaIndexerEndpoint(ops.Object):
         """The active relations of this endpoint."""
         return list(self.model.relations[self._relation_name])
 
-    def get_api_key(self, relation: ops.Relation, secret_id: str) -> ApiKeyResult:
+    def get_api_key(
+        self, relation: ops.Relation, secret_id: str, *, refresh: bool = True
+    ) -> ApiKeyResult:
         """Read the other side's API key through the secret it granted to `relation`.
 
-        The secret is read with the consumer label `media-indexer-<relation id>` (so that its
-        `secret-changed` becomes `api_key_changed`) and `refresh=True` (so the latest revision
-        is read and tracked). Never raises for a missing grant, never logs the key.
+        The secret is read by ID. With `refresh` (the default) the latest revision is read and
+        tracked; without it, the revision this unit tracks, one hook tool call cheaper. The
+        tracked revision is the latest unless a `secret-changed` (`api_key_changed`) for it is
+        on its way, so a charm may read without refresh except when handling that event.
+        Never raises for a missing grant, never logs the key.
 
         Args:
             relation: the relation the secret ID was published on.
             secret_id: the `api_key_secret_id` the other side published.
+            refresh: read the latest revision and track it.
 
         Returns:
             The key, or NOT_GRANTED / NO_API_KEY with a reason.
@@ -475,16 +489,14 @@ class _MediaIndexerEndpoint(ops.Object):
         if not secret_id.strip():
             return ApiKeyResult(ApiKeyStatus.NOT_GRANTED, detail="no secret ID published")
         try:
-            secret = self.model.get_secret(id=secret_id, label=consumer_label(relation.id))
-            content = secret.get_content(refresh=True)
+            secret = self.model.get_secret(id=secret_id)
+            content = secret.get_content(refresh=True) if refresh else secret.get_content()
         except ops.SecretNotFoundError:
-            logger.debug("API key secret of relation %d not found or not granted", relation.id)
             return ApiKeyResult(
                 ApiKeyStatus.NOT_GRANTED,
                 detail="secret not found: not granted yet, or removed",
             )
         except ops.ModelError:
-            logger.debug("API key secret of relation %d cannot be read yet", relation.id)
             return ApiKeyResult(
                 ApiKeyStatus.NOT_GRANTED,
                 detail="secret cannot be read: not granted yet",
@@ -496,7 +508,12 @@ class _MediaIndexerEndpoint(ops.Object):
             return ApiKeyResult(ApiKeyStatus.NO_API_KEY, detail=str(e))
         return ApiKeyResult(ApiKeyStatus.AVAILABLE, api_key=parsed.api_key)
 
-    def _publish(self, secret: ops.Secret, build: Callable[[str], BaseModel]) -> int:
+    def _publish(
+        self,
+        secret: ops.Secret,
+        build: Callable[[str], BaseModel],
+        published: MutableMapping[str, str] | None,
+    ) -> int:
         if not self.model.unit.is_leader():
             logger.debug("Not the leader: not publishing media-indexer data")
             return 0
@@ -505,16 +522,25 @@ class _MediaIndexerEndpoint(ops.Object):
             payload = build(secret_id).model_dump(mode="json")
         except ValidationError as e:
             raise ValueError(f"invalid media-indexer data: {_describe_errors(e)}") from None
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         written = 0
+        live: set[str] = set()
         for relation in self.relations:
+            key = str(relation.id)
+            live.add(key)
+            if published is not None and published.get(key) == digest:
+                continue  # granted and written before, with this very data
             secret.grant(relation)
             databag = relation.data[self.model.app]
-            if _loads(databag.get(DATABAG_KEY)) == payload:
-                logger.debug("media-indexer data of relation %d unchanged", relation.id)
-                continue
-            databag[DATABAG_KEY] = json.dumps(payload)
-            written += 1
-            logger.debug("Published media-indexer data on relation %d", relation.id)
+            if _loads(databag.get(DATABAG_KEY)) != payload:
+                databag[DATABAG_KEY] = json.dumps(payload)
+                written += 1
+                logger.debug("Published media-indexer data on relation %d", relation.id)
+            if published is not None:
+                published[key] = digest
+        if published is not None:
+            for key in set(published) - live:
+                del published[key]  # Juju removed the grant with the relation
         return written
 
     def _read(self, relation: ops.Relation, model: type[DataT]) -> RemoteData[DataT]:
@@ -531,7 +557,6 @@ class _MediaIndexerEndpoint(ops.Object):
             return self._invalid(relation, app.name, "relation data cannot be read")
         except _InvalidDataError as e:
             return self._invalid(relation, app.name, str(e))
-        logger.debug("Valid media-indexer data from %s", app.name)
         return RemoteData(relation, app.name, data, None)
 
     def _invalid(self, relation: ops.Relation, app_name: str, reason: str) -> RemoteData[Any]:
@@ -539,29 +564,32 @@ class _MediaIndexerEndpoint(ops.Object):
         logger.warning("Relation %s:%d: %s", self._relation_name, relation.id, error)
         return RemoteData(relation, app_name, None, error)
 
+    def _remote_secret_id(self, relation: ops.Relation) -> str | None:
+        """The secret ID the other side published on `relation`, if it is readable."""
+        app = cast("ops.Application | None", relation.app)
+        if app is None:
+            return None
+        try:
+            raw = relation.data[app].get(DATABAG_KEY)
+        except ops.ModelError:
+            return None
+        decoded = _loads(raw)
+        if not isinstance(decoded, dict):
+            return None
+        value = cast("dict[str, object]", decoded).get("api_key_secret_id")
+        return value if isinstance(value, str) else None
+
     def _on_relation_event(self, event: ops.RelationEvent) -> None:
         self.on.changed.emit(event.relation, app=event.app, unit=event.unit)
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
-        relation_id = _relation_id_from_label(event.secret.label)
-        if relation_id is None or not self._owns_relation_id(relation_id):
+        changed = event.secret.id
+        if not changed:
             return
-        self.on.api_key_changed.emit(relation_id)
-
-    def _owns_relation_id(self, relation_id: int) -> bool:
-        """Whether a relation ID belongs to this endpoint.
-
-        A relation that is gone (no endpoint lists it any more) counts as ours: being told
-        once too often is harmless, missing a rotation is not.
-        """
-        if any(r.id == relation_id for r in self.model.relations[self._relation_name]):
-            return True
-        return not any(
-            relation.id == relation_id
-            for name, relations in self.model.relations.items()
-            if name != self._relation_name
-            for relation in relations
-        )
+        for relation in self.relations:
+            published = self._remote_secret_id(relation)
+            if published and secret_unique_id(published) == secret_unique_id(changed):
+                self.on.api_key_changed.emit(relation.id)
 
 
 class _InvalidDataError(Exception):
@@ -576,7 +604,7 @@ def _parse(raw: str, model: type[DataT]) -> DataT:
     """
     try:
         decoded: object = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _InvalidDataError(f"{DATABAG_KEY!r} is not valid JSON") from None
     if not isinstance(decoded, dict):
         raise _InvalidDataError(f"{DATABAG_KEY!r} is not a JSON object")
@@ -584,6 +612,8 @@ def _parse(raw: str, model: type[DataT]) -> DataT:
         return model.model_validate(decoded)
     except ValidationError as e:
         raise _InvalidDataError(_describe_errors(e)) from None
+    except RecursionError:
+        raise _InvalidDataError(f"{DATABAG_KEY!r} is nested too deeply") from None
 
 
 def _loads(raw: str | None) -> object:
@@ -591,7 +621,7 @@ def _loads(raw: str | None) -> object:
         return None
     try:
         return cast("object", json.loads(raw))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -630,7 +660,14 @@ class MediaIndexerProvider(_MediaIndexerEndpoint):
     def __init__(self, charm: ops.CharmBase, relation_name: str = DEFAULT_RELATION_NAME):
         super().__init__(charm, relation_name)
 
-    def publish(self, secret: ops.Secret, *, api_url: str, base_path: str | None = None) -> int:
+    def publish(
+        self,
+        secret: ops.Secret,
+        *,
+        api_url: str,
+        base_path: str | None = None,
+        published: MutableMapping[str, str] | None = None,
+    ) -> int:
         """Grant `secret` to every relation and publish its ID with the other fields.
 
         Does nothing on a non-leader. Writes a databag only when its JSON differs.
@@ -639,6 +676,9 @@ class MediaIndexerProvider(_MediaIndexerEndpoint):
             secret: the app-owned secret holding Prowlarr's key under `api-key`.
             api_url: http(s) URL where media managers reach Prowlarr, without the base path.
             base_path: Prowlarr's URL base, e.g. `/prowlarr`, or None.
+            published: relation ID (as a string) → digest of the data last published there;
+                relations listed with the current digest are skipped (no grant, no read).
+                Updated in place; persist it between hooks. None: check every relation.
 
         Returns:
             How many databags were written.
@@ -651,6 +691,7 @@ class MediaIndexerProvider(_MediaIndexerEndpoint):
             lambda secret_id: MediaIndexerProviderData(
                 api_url=api_url, api_key_secret_id=secret_id, base_path=base_path
             ),
+            published,
         )
 
     def get_requirer_data(self, relation: ops.Relation) -> RemoteData[MediaIndexerRequirerData]:
@@ -687,6 +728,7 @@ class MediaIndexerRequirer(_MediaIndexerEndpoint):
         manager: MediaManager | str,
         instance_name: str,
         base_path: str | None = None,
+        published: MutableMapping[str, str] | None = None,
     ) -> int:
         """Grant `secret` to every relation and publish its ID with the other fields.
 
@@ -698,6 +740,7 @@ class MediaIndexerRequirer(_MediaIndexerEndpoint):
             manager: which media manager this is.
             instance_name: the application name to use in Prowlarr (1 to 64 characters).
             base_path: the media manager's URL base, e.g. `/radarr`, or None.
+            published: as for `MediaIndexerProvider.publish`.
 
         Returns:
             How many databags were written.
@@ -716,6 +759,7 @@ class MediaIndexerRequirer(_MediaIndexerEndpoint):
                     "base_path": base_path,
                 }
             ),
+            published,
         )
 
     def get_provider_data(
