@@ -12,10 +12,22 @@ readonly TESTER_NAME="media-indexer-tester"
 readonly TESTER_DIR="$ROOT/tests/integration/tester"
 readonly LIBRARY="lib/charms/prowlarr_k8s/v0/media_indexer.py"
 
+# The charm assumes juju >= 3.6: the client and the controller it bootstraps come from this track.
 JUJU_CHANNEL="${JUJU_CHANNEL:-3.6/stable}"
+readonly MIN_JUJU_VERSION="3.6"
 # Juju 3.x reads MicroK8s' credentials only from the strictly confined snap (a "-strict" track).
-MICROK8S_CHANNEL="${MICROK8S_CHANNEL:-1.31-strict/stable}"
+# 1.32-strict is the oldest track whose containerd AppArmor profile has network rules: on kernels
+# that enforce them, 1.31's denies pods their sockets and CoreDNS and calico crash-loop.
+MICROK8S_CHANNEL="${MICROK8S_CHANNEL:-1.32-strict/stable}"
 CHARMCRAFT_CHANNEL="${CHARMCRAFT_CHANNEL:-latest/stable}"
+# This MicroK8s' kubeconfig, for the integration tests' Kubernetes client; ~/.kube/config, which
+# may point at another cluster, is left alone.
+readonly KUBECONFIG_FILE="$HOME/.kube/microk8s.config"
+# What charmcraft's uv plugin installs before it builds: craft-parts' Python plugins ask for these
+# packages and the parts ask for the astral-uv snap. As a user other than root, craft-parts skips
+# `apt-get update` and cannot install them, so --destructive-mode installs them here first.
+readonly BUILD_PACKAGES=(findutils python3-dev python3-venv)
+readonly BUILD_SNAPS=(astral-uv)
 
 controller="microk8s-localhost"
 model="prowlarr"
@@ -32,8 +44,15 @@ Usage: scripts/deploy-local.sh [options]
 
 Installs what is missing (snapd, MicroK8s, Juju, charmcraft, LXD), bootstraps a Juju controller
 on MicroK8s, adds a model, packs the charm, deploys it with the pinned Prowlarr image from
-metadata.yaml and --trust, waits until it is active, and prints how to reach the UI and how to
-integrate a media manager. Run it as a user with sudo rights (or as root).
+metadata.yaml, waits until it is active, and prints how to reach the UI and how to integrate a
+media manager. Run it as a user with sudo rights (or as root).
+
+Installed snaps are moved to what the charm needs when they track something else: Juju to the
+track of JUJU_CHANNEL, charmcraft to the track of CHARMCRAFT_CHANNEL, MicroK8s to
+MICROK8S_CHANNEL when its strict track is older (never downgraded; a classic MicroK8s stops the
+script). An existing controller must answer and run Juju >= $MIN_JUJU_VERSION. This MicroK8s'
+kubeconfig is written to $KUBECONFIG_FILE (export KUBECONFIG=<that file>);
+~/.kube/config is not touched.
 
 Options:
   --model NAME         Juju model to deploy into (default: $model)
@@ -42,7 +61,9 @@ Options:
   --app NAME           application name (default: $app)
   --charm PATH         deploy this packed .charm instead of packing one
   --destructive-mode   pack on this host instead of in an LXD container; only on Ubuntu 24.04,
-                       the charm's build base (it installs build packages on the host)
+                       the charm's build base. Installs the build packages on the host, as
+                       root: ${BUILD_PACKAGES[*]} and the ${BUILD_SNAPS[*]} snap.
+                       With --setup-only: prepares 'tox -e integration -- --destructive-mode'.
   --with-tester        also pack and deploy the media-indexer tester charm of the integration
                        tests (a Radarr stand-in) as "$tester_app" and integrate it
   --setup-only         install and bootstrap only, deploy nothing: what 'tox -e integration'
@@ -87,14 +108,103 @@ add_to_group() {
   fi
 }
 
-ensure_snap() {
-  local name="$1" channel="$2"
+# The track of a channel given as track/risk; a bare risk ("stable") is on track "latest".
+track_of() {
+  case "$1" in
+    */*) echo "${1%%/*}" ;;
+    *) echo latest ;;
+  esac
+}
+
+# Whether version $1 is older than version $2 (dotted numbers: 1.31 < 1.32, 3.5.7 < 3.6).
+version_lt() {
+  [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]
+}
+
+# The channel snap $1 tracks: "" when it is not installed, "-" when installed from a file.
+snap_tracking() {
+  { snap list "$1" 2>/dev/null || true; } | awk 'NR == 2 { print $4 }'
+}
+
+# Install snap $1 from channel $2 if it is missing; an installed one is left as it is (LXD may
+# serve other projects). Further arguments go to snap install.
+install_snap() {
+  local name="$1" channel="$2" tracking
   shift 2
-  if snap list "$name" >/dev/null 2>&1; then
-    echo "$name: already installed"
+  tracking="$(snap_tracking "$name")"
+  if [ -n "$tracking" ]; then
+    echo "$name: $tracking (left as it is)"
   else
     as_root snap install "$name" --channel="$channel" "$@"
   fi
+}
+
+# Install snap $1 from channel $2, or refresh an installed one that is on another track.
+# Further arguments (--classic) go to snap install and snap refresh.
+ensure_snap() {
+  local name="$1" channel="$2" tracking
+  shift 2
+  tracking="$(snap_tracking "$name")"
+  if [ -z "$tracking" ]; then
+    as_root snap install "$name" --channel="$channel" "$@"
+  elif [ "$tracking" = "-" ]; then
+    echo "$name: installed from a file, left as it is (this script would use $channel)"
+  elif [ "$(track_of "$tracking")" = "$(track_of "$channel")" ]; then
+    echo "$name: $tracking"
+  else
+    echo "$name: tracks $tracking; refreshing to $channel"
+    as_root snap refresh "$name" --channel="$channel" "$@"
+  fi
+}
+
+# MicroK8s: strictly confined, on MICROK8S_CHANNEL's track or a newer one.
+ensure_microk8s() {
+  local tracking track wanted
+  tracking="$(snap_tracking microk8s)"
+  if [ -z "$tracking" ]; then
+    as_root snap install microk8s --channel="$MICROK8S_CHANNEL"
+    return 0
+  fi
+  if snap list microk8s | awk 'NR == 2 && $NF ~ /classic/ { c = 1 } END { exit !c }'; then
+    die "MicroK8s is installed with classic confinement; Juju 3.x needs the strict snap.
+Remove it (sudo snap remove microk8s) and run this script again."
+  fi
+  track="$(track_of "$tracking")"
+  wanted="$(track_of "$MICROK8S_CHANNEL")"
+  case "$track" in
+    [0-9]*.[0-9]*-strict) ;;
+    *)
+      echo "microk8s: tracks $tracking, not a <version>-strict track; left as it is"
+      return 0
+      ;;
+  esac
+  if version_lt "${track%-strict}" "${wanted%-strict}"; then
+    echo "microk8s: tracks $tracking, older than $MICROK8S_CHANNEL; refreshing"
+    as_root snap refresh microk8s --channel="$MICROK8S_CHANNEL"
+  else
+    echo "microk8s: $tracking"
+  fi
+}
+
+# Write this MicroK8s' kubeconfig to KUBECONFIG_FILE, on every run: a refresh of MicroK8s can
+# change its certificates.
+write_kubeconfig() {
+  local tmp
+  mkdir -p "$(dirname "$KUBECONFIG_FILE")"
+  tmp="$(mktemp "$KUBECONFIG_FILE.XXXXXX")" # created with mode 600
+  as_root microk8s config >"$tmp"
+  mv "$tmp" "$KUBECONFIG_FILE"
+  echo "Wrote $KUBECONFIG_FILE, the kubeconfig of this MicroK8s."
+}
+
+# As root, what a --destructive-mode pack needs on this host.
+install_build_packages() {
+  local name
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${BUILD_PACKAGES[@]}"
+  for name in "${BUILD_SNAPS[@]}"; do
+    install_snap "$name" latest/stable --classic
+  done
 }
 
 parse_args() {
@@ -124,23 +234,12 @@ install_tools() {
     as_root apt-get install -y snapd
   fi
 
-  ensure_snap microk8s "$MICROK8S_CHANNEL"
-  if snap list microk8s | awk 'NR == 2 && $NF ~ /classic/ { c = 1 } END { exit !c }'; then
-    die "MicroK8s is installed with classic confinement; Juju 3.x needs the strict snap.
-Remove it (sudo snap remove microk8s) and run this script again."
-  fi
+  ensure_microk8s
   add_to_group snap_microk8s
   as_root microk8s status --wait-ready --timeout 600 >/dev/null
   as_root microk8s enable dns
   as_root microk8s enable hostpath-storage
-
-  if [ ! -e "$HOME/.kube/config" ]; then
-    # The integration tests (lightkube) and kubectl read it.
-    mkdir -p "$HOME/.kube"
-    as_root microk8s config >"$HOME/.kube/config"
-    chmod 600 "$HOME/.kube/config"
-    echo "Wrote $HOME/.kube/config for MicroK8s."
-  fi
+  write_kubeconfig
 
   ensure_snap juju "$JUJU_CHANNEL"
   mkdir -p "$HOME/.local/share" # the strictly confined juju snap does not create it
@@ -150,8 +249,9 @@ Remove it (sudo snap remove microk8s) and run this script again."
     # shellcheck source=/dev/null
     [ "$(. /etc/os-release && echo "${VERSION_ID:-}")" = "24.04" ] ||
       die "--destructive-mode packs on this host: it must be Ubuntu 24.04 like the charm's base"
+    install_build_packages
   else
-    ensure_snap lxd 5.21/stable
+    install_snap lxd 5.21/stable
     as_root lxd waitready
     if [ -z "$(as_root lxc storage list --format csv)" ]; then
       as_root lxd init --auto
@@ -160,13 +260,43 @@ Remove it (sudo snap remove microk8s) and run this script again."
   fi
 }
 
+# The agent version of controller $1 as this client last saw it: "?" when the client does not
+# say, "" when the client does not know the controller.
+controller_version() {
+  juju controllers --format=json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    known = json.load(sys.stdin).get("controllers") or {}
+except ValueError:
+    known = {}
+if sys.argv[1] in known:
+    print((known[sys.argv[1]] or {}).get("agent-version") or "?")
+' "$1" 2>/dev/null || true
+}
+
 bootstrap() {
+  local version
   log "Juju controller $controller and model $model"
-  if juju switch "$controller" >/dev/null 2>&1; then
-    echo "controller $controller: already bootstrapped"
+  if [ -n "$(controller_version "$controller")" ]; then
+    # Known to this client is not alive: ask the controller itself, within a time limit.
+    if ! timeout 120 juju models --controller "$controller" >/dev/null 2>&1; then
+      die "controller $controller is known to this Juju client but does not answer.
+Is MicroK8s up?  sudo microk8s status --wait-ready
+If that controller is gone (MicroK8s removed or reset, for example), make this client forget
+it with 'juju unregister $controller', then run this script again to bootstrap a new one."
+    fi
+    echo "controller $controller: answering"
   else
     # Juju reads MicroK8s' credentials, which only the snap_microk8s group may read.
     with_group snap_microk8s juju bootstrap microk8s "$controller"
+  fi
+  version="$(controller_version "$controller")"
+  if [ "$version" = "?" ]; then
+    echo "controller $controller: version not reported (the charm needs Juju >= $MIN_JUJU_VERSION)"
+  elif version_lt "$version" "$MIN_JUJU_VERSION"; then
+    die "controller $controller runs Juju $version; the charm assumes juju >= $MIN_JUJU_VERSION.
+Juju upgrades a controller in place only within its minor version: run this script again with
+--controller NAME (a name this client does not know) to bootstrap a $MIN_JUJU_VERSION controller."
   fi
   if juju show-model "$controller:$model" >/dev/null 2>&1; then
     echo "model $model: already there"
@@ -219,7 +349,7 @@ pinned_image() {
 }
 
 # Deploy charm file $2 as application $1, or refresh $1 to it. Further arguments are resources
-# (name=value); an application deployed with resources (Prowlarr) is also deployed with --trust.
+# (name=value). No --trust: the charm never calls the Kubernetes API.
 deploy_or_refresh() {
   local name="$1" file="$2" resource options=()
   shift 2
@@ -228,7 +358,6 @@ deploy_or_refresh() {
     log "Refreshing $name with $file"
     juju refresh "$name" --path "$file" "${options[@]}"
   else
-    [ $# -gt 0 ] && options+=(--trust)
     log "Deploying $file as $name"
     juju deploy "$file" "$name" "${options[@]}"
   fi
@@ -258,8 +387,22 @@ Prowlarr's API key (admins only; it lives in a Juju secret, nowhere else):
 Integrate a media manager (Radarr, Sonarr, Lidarr, Readarr or Whisparr charm):
   juju integrate $app:media-indexer <media-manager>:media-indexer
   (or try it with the tests' Radarr stand-in: scripts/deploy-local.sh --with-tester)
-Rotate the key:  juju run $app/0 rotate-api-key
+Rotate the key (the action runs on the leader):
+  juju run $app/leader rotate-api-key
 Follow it:       juju status --watch 2s   |   juju debug-log --include $app
+Kubernetes:      export KUBECONFIG=$KUBECONFIG_FILE   (this MicroK8s)
+EOF
+}
+
+print_setup_done() {
+  local pack_option=""
+  [ "$destructive" = false ] || pack_option=" -- --destructive-mode"
+  cat <<EOF
+
+Ready: Juju controller $controller on MicroK8s ($(snap_tracking microk8s)).
+Run the integration tests (their Kubernetes client reads KUBECONFIG):
+  export KUBECONFIG=$KUBECONFIG_FILE
+  tox -e integration$pack_option
 EOF
 }
 
@@ -268,8 +411,7 @@ main() {
   install_tools
   bootstrap
   if [ "$setup_only" = true ]; then
-    log "Ready: Juju controller $controller on MicroK8s"
-    echo "Run the integration tests with: tox -e integration"
+    print_setup_done
     return 0
   fi
 

@@ -132,7 +132,8 @@ def kube() -> Client:
         return Client()
     except ConfigError as err:
         pytest.fail(
-            f"lightkube found no kubeconfig ({err}). On MicroK8s: "
-            "`mkdir -p ~/.kube && sudo microk8s config > ~/.kube/config` "
-            "(scripts/deploy-local.sh does this), or set KUBECONFIG."
+            f"lightkube found no kubeconfig ({err}). On MicroK8s, "
+            "`export KUBECONFIG=~/.kube/microk8s.config` (scripts/deploy-local.sh writes it; "
+            "or `sudo microk8s config > FILE` and export KUBECONFIG=FILE), then run tox again: "
+            "tox -e integration passes KUBECONFIG through."
         )

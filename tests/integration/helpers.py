@@ -310,6 +310,8 @@ def media_indexer_configs(unit: dict[str, Any]) -> list[dict[str, Any]]:
 # Runs inside the workload container. The key is read there from config.xml and handed to curl on
 # localhost; it never leaves the container. stdout is Prowlarr's JSON (keys in it are masked).
 # One line with no trailing newline: `juju ssh --container` runs it as `sh -c "<cmd>; "`.
+# Run with --pty=false: with a terminal (an interactive tox run) juju ssh would allocate a pty,
+# which merges curl's stderr into stdout, so a curl failure showed up as a JSON decode error.
 _PROWLARR_GET = (
     "cfg=/config/config.xml; "
     "key=$(sed -n 's:.*<ApiKey>\\(.*\\)</ApiKey>.*:\\1:p' $cfg); "
@@ -336,7 +338,9 @@ async def prowlarr_applications(
 ) -> list[ProwlarrApplication]:
     """What Prowlarr itself lists, asked from inside its container (`juju ssh --container`)."""
     command = _PROWLARR_GET + '/api/v1/applications"'
-    out = await juju(ops_test, "ssh", "--container", PROWLARR_CONTAINER, unit, command)
+    out = await juju(
+        ops_test, "ssh", "--pty=false", "--container", PROWLARR_CONTAINER, unit, command
+    )
     applications: list[ProwlarrApplication] = []
     for raw in as_list(json.loads(out), "applications"):
         app = as_dict(raw, "application")
