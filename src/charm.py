@@ -18,8 +18,13 @@ from charms.prowlarr_k8s.v0.media_indexer import (
 )
 
 import api_key
+import auth
+import host_config
 from api_key import SECRET_LABEL, RotationError
+from auth import CredentialsError
 from charm_config import CharmConfig, InvalidConfigError, load_config
+from host_config import HostSettings
+from memory import HOST_CONFIG, Memory
 from prowlarr import (
     Application,
     ProwlarrAuthError,
@@ -124,6 +129,8 @@ class ProwlarrCharm(ops.CharmBase):
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
         framework.observe(self.on.rotate_api_key_action, self._on_rotate_api_key)
         framework.observe(self.on.sync_indexers_action, self._on_sync_indexers)
+        framework.observe(self.on.get_ui_credentials_action, self._on_get_ui_credentials)
+        framework.observe(self.on.secret_changed, self._on_secret_changed)
         framework.observe(self.on.secret_rotate, self._on_secret_rotate)
         framework.observe(self.on.secret_remove, self._on_secret_remove)
 
@@ -151,10 +158,15 @@ class ProwlarrCharm(ops.CharmBase):
         )
         own_id = secret.id or secret.get_info().id
         self.media_indexer.publish(secret, api_url=self._api_url, base_path=spec.url_base or None)
+        memory = Memory.of(self.model, PEER_RELATION)
         with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
             apps = self._probe(outcome, client, prowlarr, spec, started=ensured.started)
             if apps is None:
                 return
+            changed = _changed_secret(event)
+            self._host_settings(
+                outcome, client, memory, config, started=ensured.started, changed_secret=changed
+            )
             refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
             self._register(outcome, client, apps, _Inputs(config, spec, own_id, refresh))
 
@@ -272,6 +284,121 @@ class ProwlarrCharm(ops.CharmBase):
             outcome.wait(str(e))
             return
         outcome.wait("restarting Prowlarr to load its configuration")
+
+    # ----------------------------------------------------------------- host settings
+
+    def _host_settings(
+        self,
+        outcome: _Outcome,
+        client: ProwlarrClient,
+        memory: Memory,
+        config: CharmConfig,
+        *,
+        started: bool,
+        changed_secret: str,
+    ) -> None:
+        """Apply what the capabilities want in Prowlarr's host config, in one GET and one PUT.
+
+        Each capability's part is applied when its fingerprint differs from the one remembered;
+        the UI login is also checked after every (re)start of Prowlarr.
+        """
+        applied = memory.mapping(HOST_CONFIG)
+        wanted: dict[str, tuple[str, HostSettings]] = {}
+        login = self._ui_login(
+            outcome, client, config, applied, started=started, changed_secret=changed_secret
+        )
+        if login is not None and login[0] != applied.get("auth"):
+            wanted["auth"] = (login[0], login[1].host_settings())
+        if not wanted:
+            return
+        settings = HostSettings()
+        for _, part in wanted.values():
+            settings = settings.merge(part)
+        try:
+            host_config.apply(client, settings)
+            if login is not None and "auth" in wanted and not auth.verify(client, login[1]):
+                outcome.block("Prowlarr rejects the UI credentials the charm has just set")
+                del wanted["auth"]
+        except ProwlarrError as e:
+            outcome.wait(f"cannot update Prowlarr's host config: {e}")
+            return
+        logger.info("Prowlarr's host config: applied %s", ", ".join(sorted(wanted)))
+        applied.update({name: fingerprint for name, (fingerprint, _) in wanted.items()})
+        memory.put_mapping(HOST_CONFIG, applied)
+
+    def _ui_login(
+        self,
+        outcome: _Outcome,
+        client: ProwlarrClient,
+        config: CharmConfig,
+        applied: dict[str, str],
+        *,
+        started: bool,
+        changed_secret: str,
+    ) -> tuple[str, auth.Credentials] | None:
+        """The UI credentials and their fingerprint, when they may differ from what Prowlarr has.
+
+        Nothing is read while the same secret is applied and nothing says it changed; after a
+        (re)start the login is tried, and a refused one is applied again.
+        """
+        source = secret_unique_id(config.ui_credentials) if config.ui_credentials else "generated"
+        remembered = applied.get("auth", "")
+        if remembered.startswith(f"{source}:") and not started and changed_secret != source:
+            return None
+        try:
+            if config.ui_credentials:
+                creds = auth.read_user_secret(
+                    self.model, config.ui_credentials, refresh=changed_secret == source
+                )
+            else:
+                creds = auth.generated(self.model, self.app, create=True)
+                assert creds is not None  # noqa: S101 - created when missing
+        except CredentialsError as e:
+            outcome.block(str(e))
+            return None
+        fingerprint = f"{source}:{creds.fingerprint()}"
+        if fingerprint == remembered:
+            try:
+                if auth.verify(client, creds):
+                    return None
+            except ProwlarrError as e:
+                outcome.wait(f"cannot check Prowlarr's UI login: {e}")
+                return None
+            logger.warning("Prowlarr no longer takes the charm's UI login: applying it again")
+            fingerprint = f"{source}:"  # differs from what is remembered: applied again
+        elif not creds.user_supplied and not remembered:
+            logger.info("Prowlarr's UI login: the charm's generated credentials apply from now on")
+        return fingerprint, creds
+
+    def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
+        """The operator's UI credentials changed (media managers' keys: see api_key_changed)."""
+        try:
+            option = load_config(self.config).ui_credentials
+        except InvalidConfigError:
+            return
+        if option and event.secret.id and _changed_secret(event) == secret_unique_id(option):
+            self._reconcile(event)
+
+    def _on_get_ui_credentials(self, event: ops.ActionEvent) -> None:
+        if not self.unit.is_leader():
+            event.fail(LEADER_ONLY.format(action="get-ui-credentials"))
+            return
+        try:
+            option = load_config(self.config).ui_credentials
+        except InvalidConfigError as e:
+            event.fail(str(e))
+            return
+        if option:
+            secret_id = option
+        else:
+            creds = auth.generated(self.model, self.app, create=False)
+            if creds is None:
+                event.fail(f"the {auth.GENERATED_LABEL} secret does not exist yet")
+                return
+            secret_id = creds.secret_id
+        event.set_results(
+            {"secret-id": secret_id, "show-command": f"juju show-secret --reveal {secret_id}"}
+        )
 
     # ----------------------------------------------------------------- registration
 
@@ -530,6 +657,13 @@ class ProwlarrCharm(ops.CharmBase):
         event.set_results(
             {"status": done.status, "message": done.message or "", "applications": applications}
         )
+
+
+def _changed_secret(event: ops.EventBase | None) -> str:
+    """The unique ID of the secret a secret-changed event is about, else ""."""
+    if isinstance(event, ops.SecretChangedEvent) and event.secret.id:
+        return secret_unique_id(event.secret.id)
+    return ""
 
 
 def _report_workload_error(outcome: _Outcome, error: WorkloadError) -> None:

@@ -55,6 +55,7 @@ class CharmConfig:
     sync_level: SyncLevel
     api_key_rotation: KeyRotation
     url_base: str = ""  # "" or "/base"
+    ui_credentials: str = ""  # ID of the user secret holding the UI login, or ""
 
 
 class InvalidConfigError(Exception):
@@ -90,6 +91,7 @@ def load_config(options: Mapping[str, object]) -> CharmConfig:
     except ValueError as e:
         errors.append(f"invalid url-base {raw_base[:60]!r}: {e}")
         url_base = ""
+    ui_credentials = str(options.get("ui-credentials") or "").strip()
     if errors:
         raise InvalidConfigError("; ".join(errors))
     return CharmConfig(
@@ -97,4 +99,5 @@ def load_config(options: Mapping[str, object]) -> CharmConfig:
         sync_level=SyncLevel(values["sync-level"]),
         api_key_rotation=KeyRotation(values["api-key-rotation"]),
         url_base=url_base,
+        ui_credentials=ui_credentials,
     )

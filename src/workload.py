@@ -86,9 +86,10 @@ class WorkloadSpec:
 def _environment(spec: WorkloadSpec) -> dict[str, str]:
     """Settings Prowlarr takes from its environment over config.xml and the UI.
 
-    The charm owns the port, the bind address and the URL base: a change made in Prowlarr's UI
-    cannot move Prowlarr away from where the charm, its checks and its clients reach it. No
-    secret is ever part of it.
+    The charm owns the port, the bind address, the login and the URL base: a change made in
+    Prowlarr's UI cannot move Prowlarr away from where the charm, its checks and its clients
+    reach it, nor open it without a login (Prowlarr serves its API key to whoever passes its UI
+    policy). No secret is ever part of it.
     """
     env = {
         "HOME": CONFIG_DIR,
@@ -98,6 +99,8 @@ def _environment(spec: WorkloadSpec) -> dict[str, str]:
         "PROWLARR__LOG__LEVEL": LogLevel(spec.log_level).value,
         "PROWLARR__SERVER__PORT": str(PORT),
         "PROWLARR__SERVER__BINDADDRESS": "*",
+        "PROWLARR__AUTH__METHOD": "Forms",
+        "PROWLARR__AUTH__REQUIRED": "Enabled",
     }
     if spec.url_base:
         # Whether an empty value counts as set is not known: "no URL base" is left to

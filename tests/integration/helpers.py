@@ -38,6 +38,7 @@ TESTER_UNIT = f"{TESTER}/0"
 TESTER_PORT = 7878
 ENDPOINT = "media-indexer"
 SECRET_LABEL = "prowlarr-api-key"
+UI_SECRET_LABEL = "prowlarr-ui-credentials"
 TESTER_SECRET_LABEL = "tester-api-key"
 SECRET_CONTENT_KEY = "api-key"
 INSTANCE_NAME = "radarr-tester"  # the tester's default `instance-name`
@@ -319,6 +320,38 @@ _PROWLARR_GET = (
     'curl -fsS --max-time 30 -H "X-Api-Key: $key" '
     '"http://localhost:' + str(PROWLARR_PORT) + "${base:+/$base}"
 )
+
+
+async def prowlarr_ui_status(
+    ops_test: OpsTest, path: str, *form: str, unit: str = PROWLARR_UNIT
+) -> tuple[int, str]:
+    """Status code and Location of an anonymous request to Prowlarr's UI side (no API key).
+
+    With `form` fields (`name=value`) it is a POST, as the login page sends it. Asked from inside
+    the workload container, which is a local address: with the charm's login (required for
+    every address) even that gets no key without logging in.
+    """
+    data = " ".join(f"--data-urlencode '{field}'" for field in form)
+    command = (
+        "cfg=/config/config.xml; "
+        "base=$(sed -n 's:.*<UrlBase>\\(.*\\)</UrlBase>.*:\\1:p' $cfg); "
+        f"curl -sS --max-time 30 -o /dev/null -w '%{{http_code}} %{{redirect_url}}' {data} "
+        '"http://localhost:' + str(PROWLARR_PORT) + "${base:+/$base}" + path + '"'
+    )
+    out = await juju(
+        ops_test, "ssh", "--pty=false", "--container", PROWLARR_CONTAINER, unit, command
+    )
+    code, _, location = out.strip().partition(" ")
+    return int(code), location
+
+
+async def reveal_fields(ops_test: OpsTest, secret_id: str) -> dict[str, str]:
+    """Every field of a secret's latest revision, as a Juju admin sees them."""
+    shown = await show_secret(ops_test, secret_id, "--reveal")
+    content = as_dict(shown.get("content"), "content")
+    if isinstance(content.get("Data"), dict):
+        content = as_dict(content["Data"])
+    return {str(name): str(value) for name, value in content.items()}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The operator's journey with prowlarr-k8s on MicroK8s, step by step, on a real Juju.
 
 Each test is one step of the runbook and runs the commands an operator types (``juju deploy``,
-``juju integrate``, ``juju run prowlarr/0 rotate-api-key``, ...). The media manager is the tester
-charm (tests/integration/tester): a Radarr stand-in that shares its key as a secret, serves the
-Radarr API Prowlarr's connection test calls, and reports on Prowlarr's key without returning it.
+``juju integrate``, ``juju run prowlarr/leader rotate-api-key``...). The media manager is the
+tester charm (tests/integration/tester): a Radarr stand-in that shares its key as a secret, serves
+the Radarr API Prowlarr's connection test calls, and reports on Prowlarr's key without returning
+it.
 
 Prowlarr's own view comes from inside its container (``juju ssh --container prowlarr``: the key
 is read from config.xml there and never leaves it); the requirer's view from the tester's actions;
@@ -31,6 +32,7 @@ from tests.integration.helpers import (
     TESTER_PORT,
     TESTER_SECRET_LABEL,
     TESTER_UNIT,
+    UI_SECRET_LABEL,
     charm_revision,
     check_prowlarr_key,
     fake_radarr_stats,
@@ -40,8 +42,10 @@ from tests.integration.helpers import (
     media_indexer_configs,
     model_name,
     model_of,
+    prowlarr_ui_status,
     registered_tester,
     reveal,
+    reveal_fields,
     run_action,
     secret_unique_id,
     secrets_labelled,
@@ -63,9 +67,7 @@ async def test_deploy_prowlarr_and_a_media_manager(
 ) -> None:
     """Step 1: deploy Prowlarr with the pinned image, and the tester; both become active."""
     resource = f"prowlarr-image={prowlarr_image}"
-    await juju(
-        ops_test, "deploy", str(prowlarr_charm), PROWLARR, "--resource", resource, "--trust"
-    )
+    await juju(ops_test, "deploy", str(prowlarr_charm), PROWLARR, "--resource", resource)
     await juju(ops_test, "deploy", str(tester_charm), TESTER)
     await model_of(ops_test).wait_for_idle(
         apps=[PROWLARR, TESTER], status="active", timeout=DEPLOY_TIMEOUT
@@ -79,6 +81,33 @@ async def test_deploy_prowlarr_and_a_media_manager(
     assert len(await secrets_labelled(ops_test, SECRET_LABEL)) == 1, (
         "the leader created exactly one prowlarr-api-key secret on its own, before any relation"
     )
+
+
+@pytest.mark.abort_on_fail
+async def test_the_ui_hands_out_no_key_without_the_charms_login(ops_test: OpsTest) -> None:
+    """Step 1b: the UI is locked; `get-ui-credentials` says where the login is; it works."""
+    status, location = await prowlarr_ui_status(ops_test, "/initialize.json")
+    assert status in (302, 401), (
+        f"an anonymous /initialize.json (which carries the API key) is refused, got {status}"
+    )
+    assert status == 401 or "/login" in location, "the refusal sends the browser to /login"
+
+    outcome = await run_action(ops_test, PROWLARR_UNIT, "get-ui-credentials")
+    assert outcome.status == "completed", f"get-ui-credentials failed: {outcome.message}"
+    secret = await the_secret(ops_test, UI_SECRET_LABEL)
+    assert secret_unique_id(outcome.results["secret-id"]) == secret_unique_id(secret.id)
+    assert outcome.results["show-command"].startswith("juju show-secret --reveal ")
+    creds = await reveal_fields(ops_test, secret.id)
+    assert "password" not in outcome.results and creds["password"] not in str(outcome.results)
+
+    status, location = await prowlarr_ui_status(
+        ops_test, "/login", f"username={creds['username']}", f"password={creds['password']}"
+    )
+    assert status == 302 and "loginFailed" not in location, "the generated login works"
+    status, location = await prowlarr_ui_status(
+        ops_test, "/login", f"username={creds['username']}", "password=not-the-password"
+    )
+    assert status == 302 and "loginFailed=true" in location, "a wrong password does not"
 
 
 @pytest.mark.abort_on_fail
@@ -186,7 +215,7 @@ async def test_kubernetes_secret_backend_holds_the_key(ops_test: OpsTest, kube: 
 async def test_rotate_api_key_reaches_the_tester_through_secret_changed(
     ops_test: OpsTest, kube: Client
 ) -> None:
-    """Step 7: `juju run prowlarr/0 rotate-api-key`: new revision, old key dead, tester follows."""
+    """Step 7: `juju run prowlarr/leader rotate-api-key`: a new revision; the tester follows."""
     secret = await the_secret(ops_test, SECRET_LABEL)
     old_key = await reveal(ops_test, secret.id)
     before = await check_prowlarr_key(ops_test)
@@ -239,7 +268,7 @@ async def test_rotate_api_key_reaches_the_tester_through_secret_changed(
 async def test_sync_indexers_completes_and_prowlarr_still_reaches_the_tester(
     ops_test: OpsTest,
 ) -> None:
-    """Step 8: `juju run prowlarr/0 sync-indexers` completes; the application still syncs."""
+    """Step 8: `juju run prowlarr/leader sync-indexers` completes; the application still syncs."""
     before = await fake_radarr_stats(ops_test)
     outcome = await run_action(ops_test, PROWLARR_UNIT, "sync-indexers")
     assert outcome.status == "completed", f"sync-indexers completes ({outcome.message})"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import re
 import socket
@@ -26,12 +27,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 MASK = "********"
+SESSION_COOKIE = "ProwlarrAuth"
 STARTING_MESSAGE = "Prowlarr is starting up, please try again later"
 SYNC_LEVELS = ("disabled", "addOnly", "fullSync")
 TERMINAL_STATUSES = frozenset({"completed", "failed", "aborted", "cancelled", "orphaned"})
@@ -147,6 +150,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/command"),
     Route("GET", "/api/v1/command/{id}"),
     Route("DELETE", "/api/v1/command/{id}"),
+    Route("GET", "/initialize.json"),
+    Route("POST", "/login"),
+    Route("GET", "/api/v1/config/host"),
+    Route("GET", "/api/v1/config/host/{id}"),
+    Route("PUT", "/api/v1/config/host/{id}"),
 )
 _PATTERNS: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, r.pattern()) for r in ROUTES)
 
@@ -530,6 +538,137 @@ def _boot(path: Path, env: Mapping[str, str] | None = None) -> _BootConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# Host config (CONTRACT §5, §9)
+
+# HostConfigResource fields kept in config.xml: resource name → (element, default, kind).
+_HOST_FILE_FIELDS: dict[str, tuple[str, object]] = {
+    "bindAddress": ("BindAddress", "*"),
+    "port": ("Port", 9696),
+    "sslPort": ("SslPort", 6969),
+    "enableSsl": ("EnableSsl", False),
+    "launchBrowser": ("LaunchBrowser", True),
+    "authenticationMethod": ("AuthenticationMethod", "none"),
+    "authenticationRequired": ("AuthenticationRequired", "enabled"),
+    "analyticsEnabled": ("AnalyticsEnabled", True),
+    "logLevel": ("LogLevel", "debug"),
+    "logSizeLimit": ("LogSizeLimit", 1),
+    "consoleLogLevel": ("ConsoleLogLevel", ""),
+    "branch": ("Branch", "master"),
+    "sslCertPath": ("SslCertPath", ""),
+    "sslCertPassword": ("SslCertPassword", ""),
+    "urlBase": ("UrlBase", ""),
+    "instanceName": ("InstanceName", "Prowlarr"),
+    "updateAutomatically": ("UpdateAutomatically", False),
+    "updateMechanism": ("UpdateMechanism", "docker"),
+    "updateScriptPath": ("UpdateScriptPath", ""),
+    "trustCgnatIpAddresses": ("TrustCgnatIpAddresses", False),
+}
+# HostConfigResource fields kept in the database, with their defaults.
+_HOST_DB_DEFAULTS: dict[str, object] = {
+    "applicationUrl": "",
+    "proxyEnabled": False,
+    "proxyType": "http",
+    "proxyHostname": "",
+    "proxyPort": 8080,
+    "proxyUsername": "",
+    "proxyPassword": "",
+    "proxyBypassFilter": "",
+    "proxyBypassLocalAddresses": True,
+    "certificateValidation": "enabled",
+    "backupFolder": "Backups",
+    "backupInterval": 7,
+    "backupRetention": 28,
+    "historyCleanupDays": 365,
+}
+_HOST_ENUMS: dict[str, tuple[str, ...]] = {
+    "authenticationMethod": ("none", "basic", "forms", "external"),
+    "authenticationRequired": ("enabled", "disabledForLocalAddresses"),
+    "updateMechanism": ("builtIn", "script", "external", "apt", "docker"),
+    "proxyType": ("http", "socks4", "socks5"),
+    "certificateValidation": ("enabled", "disabledForLocalAddresses", "disabled"),
+}
+_ENV_BY_FIELD = {
+    "urlBase": "PROWLARR__SERVER__URLBASE",
+    "port": "PROWLARR__SERVER__PORT",
+    "bindAddress": "PROWLARR__SERVER__BINDADDRESS",
+    "authenticationMethod": "PROWLARR__AUTH__METHOD",
+    "authenticationRequired": "PROWLARR__AUTH__REQUIRED",
+}
+
+
+def _camel_enum(value: str) -> str:
+    """An enum name as the API shows it: camelCase (Forms → forms)."""
+    return value[:1].lower() + value[1:]
+
+
+def _file_value(field_name: str, text: str | None) -> object:
+    """A config.xml element's text as the resource field's type."""
+    default = _HOST_FILE_FIELDS[field_name][1]
+    if text is None or text == "":
+        return default
+    text = text.strip()
+    if isinstance(default, bool):
+        return text.lower() == "true"
+    if isinstance(default, int):
+        return int(text) if re.fullmatch(r"-?\d+", text) else default
+    if field_name in _HOST_ENUMS:
+        return _camel_enum(text)
+    if field_name == "urlBase":
+        return f"/{text.strip('/')}" if text.strip("/") else ""
+    return text
+
+
+def _to_element_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, str) and value in {v for vs in _HOST_ENUMS.values() for v in vs}:
+        return value[:1].upper() + value[1:]
+    return "" if value is None else str(value)
+
+
+def _server_failures(body: Mapping[str, object], failures: list[JsonDict]) -> None:
+    """Validators of the listening and instance settings."""
+
+    def fail(prop: str, message: str, value: object, code: str) -> None:
+        failures.append(_rule_failure(prop, prop, message, value, code))
+
+    bind = body.get("bindAddress")
+    if not isinstance(bind, str) or not bind.strip():
+        fail("BindAddress", "Enter a valid IP address or '*' for all interfaces", bind, "Ip")
+    port = body.get("port")
+    if not (_is_int(port) and (port in (80, 443) or 1025 <= cast("int", port) <= 65535)):
+        fail("Port", "Must be a valid Port", port, "PortValidator")
+    base = body.get("urlBase")
+    if isinstance(base, str) and re.match(r"^/?https?://", base, re.IGNORECASE):
+        fail("UrlBase", "Must be a valid URL path (ie: '/prowlarr')", base, "UrlBase")
+    name = body.get("instanceName")
+    if isinstance(name, str) and name.strip() and "prowlarr" not in name.lower():
+        fail("InstanceName", "Must contain 'Prowlarr'", name, "Predicate")
+    branch = body.get("branch")
+    if not isinstance(branch, str) or not branch.strip():
+        fail("Branch", "'Branch' must not be empty.", branch, "NotEmptyValidator")
+    if body.get("enableSsl") is True and not body.get("sslCertPath"):
+        fail("SslCertPath", "'Ssl Cert Path' must not be empty.", None, "NotEmptyValidator")
+
+
+@dataclass
+class FakeUser:
+    """Prowlarr's single UI user: the name lower-cased, the password only as a salted hash."""
+
+    username: str
+    password_hash: str = field(repr=False)
+
+    def matches(self, password: str) -> bool:
+        salt = self.password_hash.split("$", 1)[0]
+        return _hash_password(password, salt) == self.password_hash
+
+
+def _hash_password(password: str, salt: str | None = None) -> str:
+    salt = salt or uuid.uuid4().hex[:16]
+    return f"{salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+
+# --------------------------------------------------------------------------------------------
 # Commands (CONTRACT §4)
 
 
@@ -651,7 +790,12 @@ class _Incoming:
 
     @property
     def anonymous(self) -> bool:
-        return self.route_path.lower() == "/ping"
+        return self.route_path.lower() in ("/ping", "/login")
+
+    @property
+    def ui(self) -> bool:
+        """Under the UI policy (the login), not the API key: what /initialize.json is."""
+        return self.route_path.lower() == "/initialize.json"
 
 
 @dataclass(frozen=True)
@@ -980,6 +1124,9 @@ class FakeProwlarr:
         self.reset_writes_config = True
         self.env: dict[str, str] = {}
         self.slow: list[SlowRule] = []
+        self._db_settings: dict[str, object] = dict(_HOST_DB_DEFAULTS)
+        self.user: FakeUser | None = None
+        self._sessions: set[str] = set()  # survive restarts: data-protection keys are on disk
         self.drop_next = 0
         self.restart_after: int | None = None
         self.command_delay = 0.005
@@ -1005,6 +1152,11 @@ class FakeProwlarr:
             ("POST", "/api/v1/command"): self._post_command,
             ("GET", "/api/v1/command/{id}"): self._get_command,
             ("DELETE", "/api/v1/command/{id}"): self._cancel_command,
+            ("GET", "/initialize.json"): self._initialize_json,
+            ("POST", "/login"): self._login,
+            ("GET", "/api/v1/config/host"): self._get_host_config,
+            ("GET", "/api/v1/config/host/{id}"): self._get_host_config,
+            ("PUT", "/api/v1/config/host/{id}"): self._put_host_config,
         }
         if set(self._handlers) != {(r.method, r.template) for r in ROUTES}:  # pragma: no cover
             raise RuntimeError("route table and handlers disagree")
@@ -1306,6 +1458,21 @@ class FakeProwlarr:
             body=body,
         )
 
+    def _ui_authorised(self, req: _Incoming) -> bool:
+        """The UI policy: who may load the UI, and with it the API key.
+
+        Nobody is asked with None or External; Forms wants a session cookie, unless only
+        non-local addresses must log in (every client of the fake is local).
+        """
+        boot = cast("_BootConfig", self._boot_config)
+        if boot.authentication != "forms":
+            return True
+        if boot.auth_required == "disabledForLocalAddresses":
+            return True
+        cookies = SimpleCookie(req.headers.get("cookie", ""))
+        session = cookies.get(SESSION_COOKIE)
+        return session is not None and session.value in self._sessions
+
     def _authorised(self, req: _Incoming) -> bool:
         provided: str | None = None
         for key, value in req.pairs:
@@ -1323,7 +1490,11 @@ class FakeProwlarr:
 
     def _pipeline(self, req: _Incoming) -> _Response:
         """Middleware order: auth, start-up 503, URL base redirect, content negotiation."""
-        if not req.anonymous and not self._authorised(req):
+        if req.ui:
+            if not self._ui_authorised(req):
+                login = f"{self.url_base}/login?returnUrl={quote(req.raw_path)}"
+                return _Response(302, b"", {"Location": login})
+        elif not req.anonymous and not self._authorised(req):
             return _Response(401)  # empty body, no version header
         response = self._gates(req) or self._route(req)
         if req.is_api and response.status != 401:
@@ -1423,6 +1594,219 @@ class FakeProwlarr:
                 "packageUpdateMechanism": "docker",
             },
         )
+
+    # ---------------------------------------------------------------- UI login
+
+    def _initialize_json(self, call: _Call) -> _Response:
+        """What the UI loads first, API key included, for whoever passes the UI policy."""
+        boot = cast("_BootConfig", self._boot_config)
+        return _json_response(
+            200,
+            {
+                "apiRoot": f"{boot.url_base}/api/v1",
+                "apiKey": boot.api_key,
+                "release": f"{self.version}-ls1",
+                "version": self.version,
+                "instanceName": boot.instance_name,
+                "branch": boot.branch,
+                "urlBase": boot.url_base,
+                "isProduction": True,
+            },
+        )
+
+    def _login(self, call: _Call) -> _Response:
+        """POST /login (form): 302 to / with a session cookie, or back to the login page."""
+        media = call.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/x-www-form-urlencoded":
+            raise _HttpError(_Response(415))
+        form = dict(parse_qsl(call.body.decode("latin-1"), keep_blank_values=True))
+        user, password = self.user, form.get("password", "")
+        if user is None or user.username != form.get("username", "").lower():
+            user = None
+        if user is None or not user.matches(password):
+            failed = f"{self.url_base}/login?returnUrl=&loginFailed=true"
+            return _Response(302, b"", {"Location": failed})
+        token = uuid.uuid4().hex
+        self._sessions.add(token)
+        cookie = f"{SESSION_COOKIE}={token}; path=/; httponly"
+        return _Response(302, b"", {"Location": "/", "Set-Cookie": cookie})
+
+    # ---------------------------------------------------------------- host config
+
+    def _config_root(self) -> ET.Element:
+        path = self.config_path
+        return _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
+
+    def _host_fields(self) -> dict[str, object]:
+        """The config-file fields: environment, else config.xml, else the default."""
+        root = self._config_root()
+        overrides = _overrides(self.env)
+        values: dict[str, object] = {}
+        for name, (element, _) in _HOST_FILE_FIELDS.items():
+            text = overrides.get(element) if element in overrides else _text(root, element)
+            values[name] = _file_value(name, text)
+        return values
+
+    def host_config(self) -> JsonDict:
+        """GET /api/v1/config/host: the resource, apiKey in clear, the password as its hash."""
+        values = self._host_fields()
+        boot = cast("_BootConfig", self._boot_config)
+        out: JsonDict = {}
+        for name in (
+            "bindAddress",
+            "port",
+            "sslPort",
+            "enableSsl",
+            "launchBrowser",
+            "authenticationMethod",
+            "authenticationRequired",
+            "analyticsEnabled",
+        ):
+            out[name] = values[name]
+        if self.user is not None:
+            out["username"] = self.user.username
+            out["password"] = self.user.password_hash
+        for name in ("logLevel", "logSizeLimit", "consoleLogLevel", "branch"):
+            out[name] = values[name]
+        out["apiKey"] = boot.api_key
+        for name in ("sslCertPath", "sslCertPassword", "urlBase", "instanceName"):
+            out[name] = values[name]
+        out["applicationUrl"] = self._db_settings["applicationUrl"]
+        for name in ("updateAutomatically", "updateMechanism", "updateScriptPath"):
+            out[name] = values[name]
+        for name, value in self._db_settings.items():
+            if name != "applicationUrl":
+                out[name] = value
+        out["trustCgnatIpAddresses"] = values["trustCgnatIpAddresses"]
+        out["id"] = 1
+        return out
+
+    def _get_host_config(self, call: _Call) -> _Response:
+        return _json_response(200, self.host_config())
+
+    def _put_host_config(self, call: _Call) -> _Response:
+        payload = _as_object(self._json_body(call))
+        if payload is None:
+            raise _problem("The JSON value could not be converted to HostConfigResource.")
+        given = _lower_keys(payload)
+        current = self.host_config()
+        body: dict[str, object] = {}
+        for name, default in current.items():
+            value = given.get(name.lower())
+            if value is None:  # a field left out binds as null, 0 or false
+                value = (
+                    0
+                    if isinstance(default, int) and not isinstance(default, bool)
+                    else False
+                    if isinstance(default, bool)
+                    else None
+                )
+            body[name] = value
+        for name in ("username", "password", "passwordConfirmation"):
+            body[name] = given.get(name.lower())
+        for name, allowed in _HOST_ENUMS.items():
+            value = body.get(name)
+            if isinstance(value, str):
+                match = next((a for a in allowed if a.lower() == value.lower()), None)
+                if match is None:
+                    raise _problem(f"The JSON value could not be converted to {name}.")
+                body[name] = match
+            elif value is None or value == 0:
+                body[name] = allowed[0]
+        failures = self._host_failures(body)
+        if failures:
+            raise _HttpError(_json_response(400, failures))
+        self._save_host_config(body, current)
+        return _json_response(202, self.host_config())
+
+    def _host_failures(self, body: Mapping[str, object]) -> list[JsonDict]:
+        """HostConfigController's validators (the ones a charm can trip)."""
+        failures: list[JsonDict] = []
+        _server_failures(body, failures)
+        for prop, low, high in (
+            ("logSizeLimit", 1, 10),
+            ("backupInterval", 1, 7),
+            ("backupRetention", 1, 90),
+        ):
+            value = body.get(prop)
+            if not (_is_int(value) and low <= cast("int", value) <= high):
+                display = prop[:1].upper() + prop[1:]
+                message = f"'{prop}' must be between {low} and {high}."
+                failures.append(
+                    _rule_failure(display, display, message, value, "InclusiveBetweenValidator")
+                )
+        self._auth_failures(body, failures)
+        return failures
+
+    def _auth_failures(self, body: Mapping[str, object], failures: list[JsonDict]) -> None:
+        method = body.get("authenticationMethod")
+        if method == "basic":
+            message = "'Basic' is no longer supported, switch to 'Forms' instead."
+            failures.append(
+                _rule_failure(
+                    "AuthenticationMethod",
+                    "Authentication Method",
+                    message,
+                    method,
+                    "NotEqualValidator",
+                )
+            )
+        if method in ("forms", "basic"):
+            for prop in ("Username", "Password"):
+                value = body.get(prop.lower())
+                if not isinstance(value, str) or not value.strip():
+                    message = f"'{prop}' must not be empty."
+                    failures.append(_rule_failure(prop, prop, message, None, "NotEmptyValidator"))
+        password = body.get("password")
+        stored = self.user.password_hash if self.user else None
+        if password != stored and password != body.get("passwordConfirmation"):
+            failures.append(
+                _rule_failure(
+                    "PasswordConfirmation",
+                    "Password Confirmation",
+                    "Must match Password",
+                    None,
+                    "PredicateValidator",
+                )
+            )
+
+    def _save_host_config(self, body: Mapping[str, object], current: Mapping[str, object]) -> None:
+        """SaveConfigDictionary: write what differs from the effective value, but never apiKey."""
+        root = self._config_root()
+        changed = False
+        for name, (element, _) in _HOST_FILE_FIELDS.items():
+            if body.get(name) != current.get(name):
+                _set_single(root, element, _to_element_text(body.get(name)))
+                changed = True
+        if changed:
+            self.config_path.write_text(_serialise(root))
+        for name in _HOST_DB_DEFAULTS:
+            self._db_settings[name] = body.get(name)
+        username, password = body.get("username"), body.get("password")
+        given = isinstance(username, str) and username.strip()
+        if given and isinstance(password, str) and password:
+            username = cast("str", username)
+            if self.user is None or password != self.user.password_hash:
+                self.user = FakeUser(username.lower(), _hash_password(password))
+            else:
+                self.user = FakeUser(username.lower(), self.user.password_hash)
+        # The save clears the config cache: an ApiKey edited in the file takes effect now.
+        boot = cast("_BootConfig", self._boot_config)
+        if "ApiKey" not in _overrides(self.env):
+            file_key = _text(self._config_root(), "ApiKey")
+            if file_key:
+                self._boot_config = replace(boot, api_key=file_key)
+
+    def set_host_setting(self, name: str, value: object) -> None:
+        """Simulate a setting saved in the UI by someone else (no validation)."""
+        with self._lock:
+            if name in _HOST_DB_DEFAULTS:
+                self._db_settings[name] = value
+                return
+            element = _HOST_FILE_FIELDS[name][0]
+            root = self._config_root()
+            _set_single(root, element, _to_element_text(value))
+            self.config_path.write_text(_serialise(root))
 
     # ---------------------------------------------------------------- applications
 

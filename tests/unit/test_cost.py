@@ -62,7 +62,11 @@ class Meter:
                 hook=hook,
                 managers=self.managers,
                 http=len(requests),
-                http_writes=sum(1 for r in requests if r.method in WRITE_METHODS),
+                http_writes=sum(
+                    1
+                    for r in requests
+                    if r.method in WRITE_METHODS and r.path.startswith("/api/v1/applications")
+                ),
                 pebble=calls.total("pebble"),
                 secret_reads=calls.total("secret-read"),
                 secret_grants=calls.calls["secret-grant"],

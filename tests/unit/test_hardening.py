@@ -458,7 +458,8 @@ def test_10_a_relation_publishing_prowlarrs_own_secret_is_refused_and_nothing_re
     assert out.unit_status == testing.BlockedStatus(
         "mimic: publishes Prowlarr's own secret ID, not its own key"
     )
-    assert [s.label for s in again.secrets] == ["prowlarr-api-key"], "no relabel, no second one"
+    labels = sorted(str(s.label) for s in again.secrets)
+    assert labels == ["prowlarr-api-key", "prowlarr-ui-credentials"], "no relabel, no second one"
     assert apps_by_name(running) == {}
 
 

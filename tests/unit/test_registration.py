@@ -120,7 +120,7 @@ def writes(prowlarr: FakeProwlarr) -> list[tuple[str, str]]:
     return [
         (r.method, r.path)
         for r in prowlarr.requests
-        if r.method in WRITES and "/command" not in r.path
+        if r.method in WRITES and r.path.startswith("/api/v1/applications")
     ]
 
 

@@ -100,6 +100,8 @@ def test_layer_runs_prowlarr_as_abc_with_checks(level: LogLevel, url_base: str, 
         "PROWLARR__LOG__LEVEL": level.value,
         "PROWLARR__SERVER__PORT": "9696",
         "PROWLARR__SERVER__BINDADDRESS": "*",
+        "PROWLARR__AUTH__METHOD": "Forms",
+        "PROWLARR__AUTH__REQUIRED": "Enabled",
     }
     if url_base:
         expected["PROWLARR__SERVER__URLBASE"] = url_base

@@ -1,0 +1,122 @@
+"""Prowlarr's UI login: always on (Forms, required for every address), credentials in a secret.
+
+Prowlarr hands its API key to anyone who passes its UI policy (`/initialize.json`); with no login
+that is every pod in the cluster. The Pebble layer forces the Forms login on through Prowlarr's
+environment; this module decides the user and applies it. The user lives in Prowlarr's database
+and can only be set through the host config (see host_config.py): the charm remembers what it
+applied (hashes only) and applies again only when the credentials change, or when a (re)started
+Prowlarr no longer accepts them (a restored backup, new storage).
+
+Credentials come from the app secret `prowlarr-ui-credentials` the leader generates, or from a
+user secret named by the `ui-credentials` option (fields `username` and `password`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import ops
+
+from host_config import HostSettings
+from prowlarr import ProwlarrClient
+
+logger = logging.getLogger(__name__)
+
+GENERATED_LABEL = "prowlarr-ui-credentials"
+DEFAULT_USERNAME = "admin"
+OPTION = "ui-credentials"
+_PASSWORD_BYTES = 24  # 32 URL-safe characters
+_MAX_USERNAME = 64
+
+
+class CredentialsError(Exception):
+    """The credentials cannot be used; the message names the option, never a value."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A UI user, and the secret it comes from."""
+
+    username: str
+    password: str = field(repr=False)
+    secret_id: str = ""
+    user_supplied: bool = False
+
+    def host_settings(self) -> HostSettings:
+        """What Prowlarr's host config must hold for this user."""
+        return HostSettings(username=self.username, password=self.password)
+
+    def fingerprint(self) -> str:
+        """A digest of the user: the username and the password's hash."""
+        password = hashlib.sha256(self.password.encode()).hexdigest()
+        return hashlib.sha256(f"{self.username.lower()}\n{password}".encode()).hexdigest()
+
+
+def generate_password() -> str:
+    """A fresh password of 32 characters from `secrets`."""
+    return secrets.token_urlsafe(_PASSWORD_BYTES)
+
+
+def _usable(value: str) -> bool:
+    return bool(value.strip()) and not any(
+        unicodedata.category(char).startswith("C") for char in value
+    )
+
+
+def parse(content: Mapping[str, str], *, secret_id: str, user_supplied: bool) -> Credentials:
+    """Credentials from a secret's content; CredentialsError saying what is wrong."""
+    where = f"{OPTION}: the secret" if user_supplied else f"the {GENERATED_LABEL} secret"
+    username, password = content.get("username"), content.get("password")
+    missing = [name for name in ("username", "password") if not content.get(name)]
+    if missing:
+        raise CredentialsError(f"{where} has no {' and no '.join(missing)} field")
+    assert username is not None and password is not None  # noqa: S101 - checked just above
+    if not _usable(username) or any(char.isspace() for char in username):
+        raise CredentialsError(f"{where} has a username with spaces or control characters")
+    if len(username) > _MAX_USERNAME:
+        raise CredentialsError(f"{where} has a username longer than {_MAX_USERNAME} characters")
+    if not _usable(password):
+        raise CredentialsError(f"{where} has a password with control characters")
+    return Credentials(username, password, secret_id=secret_id, user_supplied=user_supplied)
+
+
+def read_user_secret(model: ops.Model, secret_id: str, *, refresh: bool) -> Credentials:
+    """The operator's credentials, from the user secret the `ui-credentials` option names."""
+    try:
+        secret = model.get_secret(id=secret_id)
+        content = secret.get_content(refresh=True) if refresh else secret.get_content()
+    except ops.SecretNotFoundError:
+        raise CredentialsError(f"{OPTION}: secret {secret_id} does not exist") from None
+    except ops.ModelError:
+        raise CredentialsError(
+            f"{OPTION}: secret {secret_id} is not granted to this application "
+            f"(juju grant-secret {secret_id} {model.app.name})"
+        ) from None
+    return parse(content, secret_id=secret_id, user_supplied=True)
+
+
+def generated(model: ops.Model, app: ops.Application, *, create: bool) -> Credentials | None:
+    """The generated credentials; created (leader only) when `create` and missing."""
+    try:
+        secret = model.get_secret(label=GENERATED_LABEL)
+        content = secret.get_content()
+    except ops.SecretNotFoundError:
+        if not create:
+            return None
+        logger.info("creating the %s secret", GENERATED_LABEL)
+        content = {"username": DEFAULT_USERNAME, "password": generate_password()}
+        secret = app.add_secret(
+            content, label=GENERATED_LABEL, description="Prowlarr's UI login (username, password)"
+        )
+    secret_id = secret.id or secret.get_info().id
+    return parse(content, secret_id=secret_id, user_supplied=False)
+
+
+def verify(client: ProwlarrClient, credentials: Credentials) -> bool:
+    """Whether Prowlarr's login page takes these credentials. Raises ProwlarrError."""
+    return client.login(credentials.username, credentials.password)
