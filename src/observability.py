@@ -448,9 +448,10 @@ class Observability:
         new exportarr container (pod recreated, container restarted): Pebble's plan lives in
         the container, so it is empty exactly when the container's filesystem, key file
         included, is new. The fingerprint lives in the charm's local StoredState, which a pod
-        recreation may reset too; then the plan is empty as well. Either way a recreated pod
-        gets the file again, and a steady hook (same key, service in the plan) pushes nothing
-        and restarts nothing, without reading the file back.
+        recreation may reset too; then the plan is empty as well (if only the charm container
+        lost it, the file is pushed once more, harmlessly). Either way a recreated pod gets the
+        file again, and a steady hook (same key, service in the plan) pushes nothing and
+        restarts nothing, without reading the file back.
         """
         if not container.can_connect():
             problems.append(Problem(WAITING_FOR_EXPORTARR))
