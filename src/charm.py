@@ -20,7 +20,7 @@ from charms.prowlarr_k8s.v0.media_indexer import (
 import api_key
 from api_key import SECRET_LABEL, RotationError
 from charm_config import CharmConfig, InvalidConfigError, load_config
-from observability import Applied, Observability, refresh_events
+from observability import Applied, ExporterInput, Observability, refresh_events
 from prowlarr import (
     Application,
     ProwlarrAuthError,
@@ -153,7 +153,7 @@ class ProwlarrCharm(ops.CharmBase):
         secret = api_key.ensure_secret(
             self.model, self.app, prowlarr.api_key, config.api_key_rotation.policy
         )
-        self._observe(outcome, prowlarr)
+        self._observe(outcome, ExporterInput(prowlarr.api_key, spec.url_base))
         own_id = secret.id or secret.get_info().id
         self.media_indexer.publish(secret, api_url=self._api_url, base_path=spec.url_base or None)
         with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
@@ -194,10 +194,10 @@ class ProwlarrCharm(ops.CharmBase):
         self.unit.set_ports(PORT)
         return ensured
 
-    def _observe(self, outcome: _Outcome, prowlarr: ProwlarrConfig | None) -> None:
+    def _observe(self, outcome: _Outcome, exporter: ExporterInput | None) -> None:
         """COS metrics, logs, dashboard and alert rules (observability.py)."""
         applied = Applied.load(self._stored.observability)
-        report = self.observability.reconcile(prowlarr, applied)
+        report = self.observability.reconcile(exporter, applied)
         self._stored.observability = report.applied.dump()
         for problem in report.problems:
             (outcome.wait if problem.waiting else outcome.block)(problem.message)

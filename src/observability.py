@@ -36,7 +36,7 @@ from ops import pebble
 
 from workload import CONTAINER_NAME as PROWLARR_CONTAINER
 from workload import PORT as PROWLARR_PORT
-from workload import ProwlarrConfig, normalize_url_base
+from workload import normalize_url_base
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,18 @@ class Applied:
             key_fingerprint=key if isinstance(key, str) else "",
             log_targets=logs is True,
         )
+
+
+@dataclass(frozen=True)
+class ExporterInput:
+    """What exportarr needs: Prowlarr's key and the URL base Prowlarr serves under.
+
+    The URL base is the charm's decision (its `url-base` option today, an ingress later), not
+    necessarily what config.xml shows.
+    """
+
+    api_key: str = field(repr=False)
+    url_base: str = ""
 
 
 @dataclass(frozen=True)
@@ -362,11 +374,11 @@ class Observability:
             charm_name=self._charm_name,
         )
 
-    def reconcile(self, prowlarr: ProwlarrConfig | None, applied: Applied) -> ObservabilityReport:
+    def reconcile(self, exporter: ExporterInput | None, applied: Applied) -> ObservabilityReport:
         """Bring relation data, exportarr and log targets in line; idempotent.
 
-        `prowlarr` is config.xml's settings when Prowlarr runs on this unit (the leader), None
-        on a unit that stands by. A steady hook writes nothing and pushes nothing.
+        `exporter` is given when Prowlarr runs on this unit (the leader), None on a unit that
+        stands by. A steady hook writes nothing and pushes nothing.
         """
         report = ObservabilityReport(applied=applied)
         metrics = self._model.relations[METRICS_RELATION]
@@ -375,13 +387,13 @@ class Observability:
         if not (metrics or dashboards or logging_relations or applied != Applied()):
             return report  # no COS relation, nothing of ours in a container: nothing to do
         topology = self._topology()
-        self._publish_scrape(metrics, topology, scraped=prowlarr is not None)
+        self._publish_scrape(metrics, topology, scraped=exporter is not None)
         self._publish_dashboards(dashboards, topology)
-        exporter = self._model.unit.get_container(EXPORTARR_CONTAINER)
-        if prowlarr is not None and metrics:
-            fingerprint = self._ensure_exporter(exporter, prowlarr, applied, report.problems)
+        container = self._model.unit.get_container(EXPORTARR_CONTAINER)
+        if exporter is not None and metrics:
+            fingerprint = self._ensure_exporter(container, exporter, applied, report.problems)
         else:
-            fingerprint = self._retire_exporter(exporter, applied, report.problems)
+            fingerprint = self._retire_exporter(container, applied, report.problems)
         logs = self._forward_logs(logging_relations, topology, applied, report.problems)
         report.applied = Applied(key_fingerprint=fingerprint, log_targets=logs)
         return report
@@ -437,7 +449,7 @@ class Observability:
     def _ensure_exporter(
         self,
         container: ops.Container,
-        prowlarr: ProwlarrConfig,
+        exporter: ExporterInput,
         applied: Applied,
         problems: list[Problem],
     ) -> str:
@@ -456,18 +468,18 @@ class Observability:
         if not container.can_connect():
             problems.append(Problem(WAITING_FOR_EXPORTARR))
             return applied.key_fingerprint
-        wanted = key_fingerprint(prowlarr.api_key)
+        wanted = key_fingerprint(exporter.api_key)
         try:
             plan = container.get_plan()
             fresh = EXPORTARR_SERVICE not in plan.services
             key_current = not fresh and applied.key_fingerprint == wanted
-            layer_current = _layer_in_plan(plan, prowlarr.url_base)
+            layer_current = _layer_in_plan(plan, exporter.url_base)
             if key_current and layer_current:
                 return wanted
             if not key_current:
                 container.push(
                     KEY_FILE,
-                    prowlarr.api_key,
+                    exporter.api_key,
                     make_dirs=True,
                     permissions=0o400,
                     user_id=EXPORTARR_UID,
@@ -476,7 +488,7 @@ class Observability:
             if not layer_current:
                 container.add_layer(
                     EXPORTARR_SERVICE,
-                    pebble.Layer(exporter_layer(prowlarr.url_base)),
+                    pebble.Layer(exporter_layer(exporter.url_base)),
                     combine=True,
                 )
                 container.replan()  # starts exportarr, or restarts it: its service changed

@@ -34,7 +34,13 @@ from observability import (
     log_target_changes,
     loki_endpoints,
 )
-from tests.unit.conftest import LEADER_SECRET_ID, MODEL_UUID, make_state, prowlarr_container
+from tests.unit.conftest import (
+    LEADER_SECRET_ID,
+    MODEL_UUID,
+    make_state,
+    prowlarr_container,
+    running_layer,
+)
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.recorder import CallRecorder
 
@@ -94,16 +100,16 @@ TOPOLOGY_VARIABLES = ("$juju_model", "$juju_model_uuid", "$juju_application", "$
 # ------------------------------------------------------------------ state builders
 
 
-def write_config_xml(config_dir: Path, key: str = KEY, url_base: str = "") -> None:
-    base = f"  <UrlBase>{url_base}</UrlBase>\n" if url_base else ""
+def write_config_xml(config_dir: Path, key: str = KEY) -> None:
     (config_dir / "config.xml").write_text(
-        f"<Config>\n  <ApiKey>{key}</ApiKey>\n  <Port>9696</Port>\n{base}</Config>\n"
+        f"<Config>\n  <ApiKey>{key}</ApiKey>\n  <Port>9696</Port>\n  <UrlBase></UrlBase>\n"
+        "</Config>\n"
     )
 
 
-def running(prowlarr: FakeProwlarr, config_dir: Path, key: str = KEY, url_base: str = "") -> None:
+def running(prowlarr: FakeProwlarr, config_dir: Path, key: str = KEY) -> None:
     """Prowlarr already running with `key`, as in an existing deployment."""
-    write_config_xml(config_dir, key, url_base)
+    write_config_xml(config_dir, key)
     prowlarr.start()
 
 
@@ -125,15 +131,12 @@ def cos_state(
     *,
     relations: Iterable[testing.RelationBase] = (),
     exportarr: testing.Container | None = None,
-    url_base: str = "",
     **kwargs: Any,
 ) -> testing.State:
     """A running deployment (Prowlarr's layer in the plan, secret created) with both containers."""
-    from workload import LogLevel, pebble_layer
-
     prowlarr = prowlarr_container(
         config_dir,
-        layers={"prowlarr": pebble_layer(LogLevel.INFO, url_base)},
+        layers=running_layer(),
         service_statuses={"prowlarr": ops.pebble.ServiceStatus.ACTIVE},
     )
     secret = testing.Secret(
@@ -631,11 +634,12 @@ def test_a_new_url_base_changes_the_layer_without_pushing_the_key(
     pushes: list[dict[str, Any]],
 ):
     first = deployed_with_metrics(ctx, owned_config_dir, prowlarr)
-    write_config_xml(owned_config_dir, KEY, "prowlarr")
     pushes.clear()
     calls.reset()
 
-    out = ctx.run(ctx.on.update_status(), first)
+    out = ctx.run(
+        ctx.on.config_changed(), dataclasses.replace(first, config={"url-base": "prowlarr"})
+    )
 
     env = out.get_container(EXPORTARR_CONTAINER).plan.services["exportarr"].environment
     assert env["URL"] == "http://localhost:9696/prowlarr"
