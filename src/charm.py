@@ -25,6 +25,7 @@ from auth import CredentialsError
 from charm_config import CharmConfig, InvalidConfigError, load_config
 from host_config import HostSettings
 from memory import HOST_CONFIG, Memory
+from observability import Applied, ExporterInput, Observability, refresh_events
 from prowlarr import (
     Application,
     ProwlarrAuthError,
@@ -105,9 +106,10 @@ class ProwlarrCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        self._stored.set_default(workload_version="", restarted_for="")
+        self._stored.set_default(workload_version="", restarted_for="", observability="")
         self.workload = Workload(self.unit.get_container(CONTAINER_NAME))
         self.media_indexer = MediaIndexerProvider(self)
+        self.observability = Observability(self.model, self.meta.name)
         self._outcome: _Outcome | None = None
 
         for event in (
@@ -124,6 +126,7 @@ class ProwlarrCharm(ops.CharmBase):
             self.media_indexer.on.changed,
             self.media_indexer.on.api_key_changed,
             self.on[PEER_RELATION].relation_changed,
+            *refresh_events(self.on),
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
@@ -141,6 +144,7 @@ class ProwlarrCharm(ops.CharmBase):
         outcome = self._outcome = _Outcome()
         if not self.unit.is_leader():
             self._stand_by(outcome)
+            self._observe(outcome, None)
             return
         config = self._load_config(outcome)
         if config is None:
@@ -156,6 +160,7 @@ class ProwlarrCharm(ops.CharmBase):
         secret = api_key.ensure_secret(
             self.model, self.app, prowlarr.api_key, config.api_key_rotation.policy
         )
+        self._observe(outcome, ExporterInput(prowlarr.api_key, spec.url_base))
         own_id = secret.id or secret.get_info().id
         self.media_indexer.publish(secret, api_url=self._api_url, base_path=spec.url_base or None)
         memory = Memory.of(self.model, PEER_RELATION)
@@ -200,6 +205,14 @@ class ProwlarrCharm(ops.CharmBase):
             logger.info("Prowlarr (re)started with its Pebble layer")
         self.unit.set_ports(PORT)
         return ensured
+
+    def _observe(self, outcome: _Outcome, exporter: ExporterInput | None) -> None:
+        """COS metrics, logs, dashboard and alert rules (observability.py)."""
+        applied = Applied.load(self._stored.observability)
+        report = self.observability.reconcile(exporter, applied)
+        self._stored.observability = report.applied.dump()
+        for problem in report.problems:
+            (outcome.wait if problem.waiting else outcome.block)(problem.message)
 
     def _stand_by(self, outcome: _Outcome) -> None:
         """A non-leader does not run Prowlarr: the SQLite database cannot be shared."""

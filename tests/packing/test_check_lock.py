@@ -110,8 +110,8 @@ def test_both_charms_pass() -> None:
 def test_a_dependency_added_without_relocking_fails(charm_copy: Path) -> None:
     pyproject = charm_copy / "pyproject.toml"
     text = pyproject.read_text()
-    pyproject.write_text(text.replace('"httpx>=0.27,<1",', '"httpx>=0.27,<1",\n    "cosl",'))
-    assert "cosl" in pyproject.read_text()
+    pyproject.write_text(text.replace('"httpx>=0.27,<1",', '"httpx>=0.27,<1",\n    "requests",'))
+    assert '"requests"' in pyproject.read_text()
     rc, out = run_checker(charm_copy)
     assert rc == 1, out
     assert "uv.lock does not match pyproject.toml" in out
