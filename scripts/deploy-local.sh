@@ -337,12 +337,12 @@ pack_tester() {
   trap - EXIT
 }
 
-# The pinned image: resources.prowlarr-image.upstream-source in metadata.yaml.
+# The pinned image of resource $1: resources.<name>.upstream-source in metadata.yaml.
 pinned_image() {
-  awk '
+  awk -v name="$1" '
     /^resources:/ { in_resources = 1; next }
     in_resources && /^[^ #]/ { in_resources = 0 }
-    in_resources && /^  prowlarr-image:/ { in_image = 1; next }
+    in_resources && $0 == "  " name ":" { in_image = 1; next }
     in_image && /^  [^ ]/ { in_image = 0 }
     in_image && $1 == "upstream-source:" { gsub(/["\047]/, "", $2); print $2; exit }
   ' "$ROOT/metadata.yaml"
@@ -415,14 +415,17 @@ main() {
     return 0
   fi
 
-  local image
-  image="$(pinned_image)"
-  [ -n "$image" ] || die "no upstream-source for prowlarr-image in metadata.yaml"
+  local image resource resources=()
+  for resource in prowlarr-image exportarr-image; do
+    image="$(pinned_image "$resource")"
+    [ -n "$image" ] || die "no upstream-source for $resource in metadata.yaml"
+    resources+=("$resource=$image")
+  done
   if [ -z "$charm" ]; then
     log "Packing $CHARM_NAME"
     charm="$(pack "$ROOT" "$CHARM_NAME")"
   fi
-  deploy_or_refresh "$app" "$charm" "prowlarr-image=$image"
+  deploy_or_refresh "$app" "$charm" "${resources[@]}"
 
   if [ "$with_tester" = true ]; then
     log "Packing $TESTER_NAME"

@@ -90,14 +90,19 @@ def _for_this_host(charms: list[Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def prowlarr_image() -> str:
-    """The pinned Prowlarr image: `upstream-source` of resource prowlarr-image in metadata.yaml."""
+def charm_resources() -> list[str]:
+    """`--resource name=image` values: each OCI image resource's pinned `upstream-source`."""
     metadata = as_dict(yaml.safe_load((REPO_ROOT / "metadata.yaml").read_text()), "metadata")
-    resource = as_dict(as_dict(metadata.get("resources"), "resources").get("prowlarr-image"))
-    image = resource.get("upstream-source")
-    assert isinstance(image, str), "metadata.yaml: prowlarr-image has no upstream-source"
-    assert image, "metadata.yaml: prowlarr-image has an empty upstream-source"
-    return image
+    values: list[str] = []
+    for name, raw in as_dict(metadata.get("resources"), "resources").items():
+        resource = as_dict(raw, name)
+        if resource.get("type") != "oci-image":
+            continue
+        image = resource.get("upstream-source")
+        assert isinstance(image, str) and image, f"metadata.yaml: {name} has no upstream-source"
+        values += ["--resource", f"{name}={image}"]
+    assert "--resource" in values, "metadata.yaml declares no OCI image resource"
+    return values
 
 
 def _module_fixture(function: _F) -> _F:

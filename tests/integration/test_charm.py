@@ -63,11 +63,10 @@ TIMEOUT = 900
 
 @pytest.mark.abort_on_fail
 async def test_deploy_prowlarr_and_a_media_manager(
-    ops_test: OpsTest, prowlarr_charm: Path, tester_charm: Path, prowlarr_image: str
+    ops_test: OpsTest, prowlarr_charm: Path, tester_charm: Path, charm_resources: list[str]
 ) -> None:
     """Step 1: deploy Prowlarr with the pinned image, and the tester; both become active."""
-    resource = f"prowlarr-image={prowlarr_image}"
-    await juju(ops_test, "deploy", str(prowlarr_charm), PROWLARR, "--resource", resource)
+    await juju(ops_test, "deploy", str(prowlarr_charm), PROWLARR, *charm_resources)
     await juju(ops_test, "deploy", str(tester_charm), TESTER)
     await model_of(ops_test).wait_for_idle(
         apps=[PROWLARR, TESTER], status="active", timeout=DEPLOY_TIMEOUT
@@ -386,7 +385,7 @@ async def test_scale_back_to_one(ops_test: OpsTest) -> None:
 
 
 async def test_refresh_keeps_the_key_and_the_application(
-    ops_test: OpsTest, prowlarr_charm: Path, prowlarr_image: str
+    ops_test: OpsTest, prowlarr_charm: Path, charm_resources: list[str]
 ) -> None:
     """Step 14: `juju refresh prowlarr --path <same build>`: key and application survive."""
     secret = await the_secret(ops_test, SECRET_LABEL)
@@ -395,10 +394,7 @@ async def test_refresh_keeps_the_key_and_the_application(
     assert app is not None, "precondition: the tester is registered before the upgrade"
     revision = await charm_revision(ops_test, PROWLARR)
 
-    resource = f"prowlarr-image={prowlarr_image}"
-    await juju(
-        ops_test, "refresh", PROWLARR, "--path", str(prowlarr_charm), "--resource", resource
-    )
+    await juju(ops_test, "refresh", PROWLARR, "--path", str(prowlarr_charm), *charm_resources)
 
     async def upgraded() -> bool:
         return await charm_revision(ops_test, PROWLARR) != revision
