@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 from dataclasses import dataclass, field
 
 import ops
@@ -20,6 +21,7 @@ from charms.prowlarr_k8s.v0.media_indexer import (
 import api_key
 import auth
 import host_config
+import ingress
 from api_key import SECRET_LABEL, RotationError
 from auth import CredentialsError
 from charm_config import CharmConfig, InvalidConfigError, load_config
@@ -91,6 +93,7 @@ class _Outcome:
 
     statuses: list[ops.StatusBase] = field(default_factory=list[ops.StatusBase])
     synced: int | None = None
+    url: str = ""  # where users reach Prowlarr, when an ingress gives a URL
 
     def block(self, message: str) -> None:
         self.statuses.append(ops.BlockedStatus(message))
@@ -123,6 +126,9 @@ class ProwlarrCharm(ops.CharmBase):
             self.on[CONTAINER_NAME].pebble_check_recovered,
             self.on["config"].storage_attached,
             self.on["media-indexer"].relation_joined,
+            self.on[ingress.RELATION].relation_joined,
+            self.on[ingress.RELATION].relation_changed,
+            self.on[ingress.RELATION].relation_broken,
             self.media_indexer.on.changed,
             self.media_indexer.on.api_key_changed,
             self.on[PEER_RELATION].relation_changed,
@@ -149,7 +155,9 @@ class ProwlarrCharm(ops.CharmBase):
         config = self._load_config(outcome)
         if config is None:
             return
-        spec = self._workload_spec(config)
+        exposed = self._ingress_url(outcome)
+        spec = self._workload_spec(config, exposed)
+        self._request_ingress(spec.url_base)
         ensured = self._ensure_workload(outcome, spec)
         if ensured is None:
             return
@@ -182,9 +190,42 @@ class ProwlarrCharm(ops.CharmBase):
             outcome.block(str(e))
             return None
 
-    def _workload_spec(self, config: CharmConfig) -> WorkloadSpec:
-        """What the container must run; the charm, not config.xml or the UI, decides."""
-        return WorkloadSpec(log_level=config.log_level, url_base=config.url_base)
+    def _workload_spec(
+        self, config: CharmConfig, exposed: ingress.IngressUrl | None = None
+    ) -> WorkloadSpec:
+        """What the container must run; the charm, not config.xml or the UI, decides.
+
+        The URL base is the path of the ingress URL once the ingress has answered (empty by
+        host), else the `url-base` option.
+        """
+        url_base = exposed.url_base if exposed is not None else config.url_base
+        return WorkloadSpec(log_level=config.log_level, url_base=url_base)
+
+    def _ingress_url(self, outcome: _Outcome) -> ingress.IngressUrl | None:
+        """The URL the ingress provider gave, if any (a broken relation is gone already)."""
+        relation = self.model.get_relation(ingress.RELATION)
+        if relation is None or relation.app is None:  # pyright: ignore[reportUnnecessaryComparison]
+            return None
+        try:
+            exposed = ingress.read_url(relation.data[relation.app])
+        except ingress.IngressError as e:
+            outcome.block(f"ingress: {e}")
+            return None
+        if exposed is not None:
+            outcome.url = exposed.url
+        return exposed
+
+    def _request_ingress(self, url_base: str | None) -> None:
+        """Ask the ingress for a route to Prowlarr: the leader the app data, each unit its host."""
+        relation = self.model.get_relation(ingress.RELATION)
+        if relation is None:
+            return
+        if url_base is not None and self.unit.is_leader():
+            app_data = ingress.requirer_app_data(self.model.name, self.app.name, PORT, url_base)
+            ingress.write(relation.data[self.app], app_data)
+        address = self.model.get_binding(relation).network.bind_address
+        unit_data = ingress.requirer_unit_data(socket.getfqdn(), str(address) if address else None)
+        ingress.write(relation.data[self.unit], unit_data)
 
     def _ensure_workload(self, outcome: _Outcome, spec: WorkloadSpec) -> Ensured | None:
         """Wait for storage and Pebble, then make the container what `spec` says."""
@@ -217,6 +258,7 @@ class ProwlarrCharm(ops.CharmBase):
     def _stand_by(self, outcome: _Outcome) -> None:
         """A non-leader does not run Prowlarr: the SQLite database cannot be shared."""
         outcome.block(STANDBY)
+        self._request_ingress(None)  # traefik's health check keeps traffic off this unit
         try:
             if self.workload.can_connect() and self.workload.is_running():
                 logger.info("stopping Prowlarr: this unit is not the leader")
@@ -322,6 +364,12 @@ class ProwlarrCharm(ops.CharmBase):
         )
         if login is not None and login[0] != applied.get("auth"):
             wanted["auth"] = (login[0], login[1].host_settings())
+        # Links in Prowlarr's notifications: the external URL; put back to empty only when the
+        # charm had set one, so a URL set by hand without an ingress stays.
+        link = HostSettings(application_url=outcome.url)
+        unset = HostSettings(application_url="").fingerprint()
+        if link.fingerprint() != applied.get("ingress", unset):
+            wanted["ingress"] = (link.fingerprint(), link)
         if not wanted:
             return
         settings = HostSettings()
@@ -337,6 +385,8 @@ class ProwlarrCharm(ops.CharmBase):
             return
         logger.info("Prowlarr's host config: applied %s", ", ".join(sorted(wanted)))
         applied.update({name: fingerprint for name, (fingerprint, _) in wanted.items()})
+        if not outcome.url:
+            applied.pop("ingress", None)  # back to "no URL set by the charm"
         memory.put_mapping(HOST_CONFIG, applied)
 
     def _ui_login(
@@ -547,7 +597,8 @@ class ProwlarrCharm(ops.CharmBase):
             event.add_status(status)
         synced = outcome.synced or 0
         noun = "application" if synced == 1 else "applications"
-        event.add_status(ops.ActiveStatus(f"{synced} {noun} synced"))
+        where = f" · {outcome.url}" if outcome.url else ""
+        event.add_status(ops.ActiveStatus(f"{synced} {noun} synced{where}"))
 
     # ----------------------------------------------------------------- rotation
 
@@ -573,8 +624,11 @@ class ProwlarrCharm(ops.CharmBase):
             logger.error("scheduled rotation of Prowlarr's API key failed: %s", e)
         self._reconcile()
 
-    def _action_context(self) -> tuple[ProwlarrConfig, CharmConfig]:
-        """config.xml's settings and the charm's config for an action; _ActionError if not."""
+    def _action_context(self) -> tuple[ProwlarrConfig, CharmConfig, WorkloadSpec]:
+        """config.xml's key, the charm's config and what Prowlarr runs with, for an action.
+
+        Raises _ActionError saying what is missing.
+        """
         try:
             config = load_config(self.config)
         except InvalidConfigError as e:
@@ -587,7 +641,7 @@ class ProwlarrCharm(ops.CharmBase):
             raise _ActionError(str(e)) from None
         if prowlarr is None:
             raise _ActionError("Prowlarr has no API key yet")
-        return prowlarr, config
+        return prowlarr, config, self._workload_spec(config, self._ingress_url(_Outcome()))
 
     def _read_key(self) -> str | None:
         """config.xml's key now; None when there is none."""
@@ -605,8 +659,7 @@ class ProwlarrCharm(ops.CharmBase):
         _ActionError or RotationError, after which the caller's reconcile leaves the secret
         holding the key Prowlarr accepts.
         """
-        before, config = self._action_context()
-        spec = self._workload_spec(config)
+        before, config, spec = self._action_context()
         found = api_key.find_secret(self.model)
         if not header_safe(before.api_key):
             new_key = self._rotate_in_file(spec)
@@ -650,8 +703,7 @@ class ProwlarrCharm(ops.CharmBase):
             event.fail(LEADER_ONLY.format(action="sync-indexers"))
             return
         try:
-            prowlarr, config = self._action_context()
-            spec = self._workload_spec(config)
+            prowlarr, _, spec = self._action_context()
             if not header_safe(prowlarr.api_key):
                 raise _ActionError(UNUSABLE_KEY)
             with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:

@@ -33,6 +33,8 @@ PROWLARR = "prowlarr"
 PROWLARR_UNIT = f"{PROWLARR}/0"
 PROWLARR_CONTAINER = "prowlarr"
 PROWLARR_PORT = 9696
+TRAEFIK = "traefik"
+TRAEFIK_HOSTNAME = "prowlarr.test"  # traefik's external_hostname in the runbook
 TESTER = "tester"
 TESTER_UNIT = f"{TESTER}/0"
 TESTER_PORT = 7878
@@ -343,6 +345,16 @@ async def prowlarr_ui_status(
     )
     code, _, location = out.strip().partition(" ")
     return int(code), location
+
+
+async def http_status_from_prowlarr(ops_test: OpsTest, url: str, *headers: str) -> int:
+    """The status code of a GET to `url`, asked with curl from inside Prowlarr's container."""
+    options = " ".join(f"-H '{header}'" for header in headers)
+    command = f"curl -sS --max-time 30 -o /dev/null -w '%{{http_code}}' {options} '{url}'"
+    out = await juju(
+        ops_test, "ssh", "--pty=false", "--container", PROWLARR_CONTAINER, PROWLARR_UNIT, command
+    )
+    return int(out.strip() or 0)
 
 
 async def reveal_fields(ops_test: OpsTest, secret_id: str) -> dict[str, str]:

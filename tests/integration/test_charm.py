@@ -32,11 +32,14 @@ from tests.integration.helpers import (
     TESTER_PORT,
     TESTER_SECRET_LABEL,
     TESTER_UNIT,
+    TRAEFIK,
+    TRAEFIK_HOSTNAME,
     UI_SECRET_LABEL,
     charm_revision,
     check_prowlarr_key,
     fake_radarr_stats,
     grant_targets,
+    http_status_from_prowlarr,
     juju,
     kubernetes_secret_key,
     media_indexer_configs,
@@ -346,6 +349,73 @@ async def test_integrate_again_registers_again(ops_test: OpsTest) -> None:
     check = await check_prowlarr_key(ops_test)
     assert check["has-key"] == "true", "the new relation grants the key again"
     assert check["accepted"] == "true", "and Prowlarr accepts it"
+
+
+@pytest.mark.abort_on_fail
+async def test_an_ingress_by_path_becomes_the_url_base_everywhere(ops_test: OpsTest) -> None:
+    """Step 11b: `juju integrate prowlarr traefik`: UI and API under the path traefik routes."""
+    await juju(
+        ops_test,
+        "deploy",
+        "traefik-k8s",
+        TRAEFIK,
+        "--channel",
+        "latest/stable",
+        "--trust",
+        "--config",
+        f"external_hostname={TRAEFIK_HOSTNAME}",
+    )
+    await juju(ops_test, "integrate", f"{PROWLARR}:ingress", f"{TRAEFIK}:ingress")
+    base = f"/{model_name(ops_test)}-{PROWLARR}"
+    url = f"http://{TRAEFIK_HOSTNAME}{base}"
+
+    async def exposed() -> bool:
+        status = (await unit_statuses(ops_test, PROWLARR))[PROWLARR_UNIT]
+        return status.workload == "active" and status.message.endswith(url)
+
+    async with ops_test.fast_forward():
+        await wait_until(exposed, what=f"Prowlarr's status to show {url}", timeout=TIMEOUT)
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER, TRAEFIK], status="active", timeout=TIMEOUT
+        )
+
+    local = f"http://localhost:{PROWLARR_PORT}"
+    assert await http_status_from_prowlarr(ops_test, f"{local}{base}/ping") == 200
+    assert await http_status_from_prowlarr(ops_test, f"{local}/ping") == 307, (
+        "Prowlarr serves only under its URL base now"
+    )
+    through_traefik = f"http://{TRAEFIK}.{model_name(ops_test)}.svc.cluster.local{base}/ping"
+    host = f"Host: {TRAEFIK_HOSTNAME}"
+    assert await http_status_from_prowlarr(ops_test, through_traefik, host) == 200, (
+        "traefik routes the path, unstripped, to Prowlarr"
+    )
+    app = await registered_tester(ops_test)
+    service = service_url(ops_test, PROWLARR, PROWLARR_PORT)
+    assert app is not None and app.prowlarr_url == service + base, (
+        "the tester is told to call Prowlarr back under the URL base"
+    )
+    _, tester = await show_unit(ops_test, TESTER_UNIT)
+    bases = [c.get("base_path") for c in media_indexer_configs(tester) if "indexer" in c]
+    assert bases == [base], "media-indexer carries the URL base to the media manager"
+    check = await check_prowlarr_key(ops_test)
+    assert check["accepted"] == "true", "the tester reaches Prowlarr's API at api_url + base_path"
+
+
+@pytest.mark.abort_on_fail
+async def test_removing_the_ingress_goes_back_to_no_url_base(ops_test: OpsTest) -> None:
+    """Step 11c: `juju remove-relation prowlarr traefik`: back to no URL base; nothing lost."""
+    await juju(ops_test, "remove-relation", f"{PROWLARR}:ingress", f"{TRAEFIK}:ingress")
+
+    async def unexposed() -> bool:
+        app = await registered_tester(ops_test)
+        expected = service_url(ops_test, PROWLARR, PROWLARR_PORT)
+        return app is not None and app.prowlarr_url == expected
+
+    await wait_until(unexposed, what="the application to lose the URL base", timeout=TIMEOUT)
+    await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+    local = f"http://localhost:{PROWLARR_PORT}"
+    assert await http_status_from_prowlarr(ops_test, f"{local}/ping") == 200
+    assert (await check_prowlarr_key(ops_test))["accepted"] == "true"
 
 
 @pytest.mark.abort_on_fail
