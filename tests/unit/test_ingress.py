@@ -79,9 +79,7 @@ def media_indexer_data(out: testing.State) -> MediaIndexerProviderData:
     return MediaIndexerProviderData.model_validate_json(rel.local_app_data["config"])
 
 
-def test_joined_publishes_what_traefik_parses(
-    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
-):
+def test_joined_publishes_what_traefik_parses(ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr):
     started(prowlarr, config_dir)
     rel = traefik()
 
