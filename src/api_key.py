@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import ops
 
+from memory import API_KEY_SECRET, Memory
 from prowlarr import ProwlarrAuthError, ProwlarrClient, ProwlarrError, ProwlarrTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -79,31 +80,59 @@ def reset_api_key(
 
 
 def ensure_secret(
-    model: ops.Model, app: ops.Application, api_key: str, policy: ops.SecretRotate
+    model: ops.Model,
+    app: ops.Application,
+    api_key: str,
+    policy: ops.SecretRotate,
+    memory: Memory | None = None,
 ) -> ops.Secret:
-    """Create or update the app secret from config.xml's key: a new revision only on change."""
+    """Create or update the app secret from config.xml's key: a new revision only on change.
+
+    With the secret's ID and rotation policy remembered, a steady hook costs one secret-get:
+    the tracked revision is the latest one, since only this leader writes it and it tracks each
+    revision it writes. Returns the secret with its ID set.
+    """
+    memory = memory or Memory(None)
+    remembered = memory.mapping(API_KEY_SECRET)
     content = {CONTENT_KEY: api_key}
-    try:
-        secret = model.get_secret(label=SECRET_LABEL)
-    except ops.SecretNotFoundError:
-        logger.info("creating the %s secret", SECRET_LABEL)
-        return app.add_secret(
-            content,
-            label=SECRET_LABEL,
-            description="Prowlarr's API key",
-            rotate=None if policy is ops.SecretRotate.NEVER else policy,
-        )
-    tracked = secret.get_content()
-    if secret.peek_content() != content:
-        logger.info("Prowlarr's API key changed in config.xml: new secret revision")
-        secret.set_content(content)
-        secret.get_content(refresh=True)
-    elif tracked != content:
+    secret = _remembered_secret(model, remembered.get("id", ""))
+    if secret is None:
+        try:
+            found = model.get_secret(label=SECRET_LABEL)
+        except ops.SecretNotFoundError:
+            logger.info("creating the %s secret", SECRET_LABEL)
+            secret = app.add_secret(
+                content,
+                label=SECRET_LABEL,
+                description="Prowlarr's API key",
+                rotate=None if policy is ops.SecretRotate.NEVER else policy,
+            )
+            memory.put_mapping(API_KEY_SECRET, {"id": secret.id or "", "rotation": policy.value})
+            return secret
+        info = found.get_info()
+        remembered = {"id": info.id, "rotation": (info.rotation or ops.SecretRotate.NEVER).value}
+        secret = model.get_secret(id=info.id)
+    if secret.get_content() != content:
+        if secret.peek_content() != content:
+            logger.info("Prowlarr's API key changed in config.xml: new secret revision")
+            secret.set_content(content)
         secret.get_content(refresh=True)  # track the latest, so old revisions can be removed
-    if (secret.get_info().rotation or ops.SecretRotate.NEVER) != policy:
+    if remembered.get("rotation") != policy.value:
         logger.info("setting the rotation policy of %s to %s", SECRET_LABEL, policy.value)
         secret.set_info(rotate=policy)
+        remembered["rotation"] = policy.value
+    memory.put_mapping(API_KEY_SECRET, remembered)
     return secret
+
+
+def _remembered_secret(model: ops.Model, secret_id: str) -> ops.Secret | None:
+    """The secret by the ID remembered for it; None when there is none or it is gone."""
+    if not secret_id:
+        return None
+    try:
+        return model.get_secret(id=secret_id)
+    except ops.SecretNotFoundError:
+        return None
 
 
 def find_secret(model: ops.Model) -> tuple[ops.Secret, ops.SecretInfo] | None:
@@ -121,6 +150,8 @@ def store_rotated(
     found: tuple[ops.Secret, ops.SecretInfo] | None,
     api_key: str,
     policy: ops.SecretRotate,
+    *,
+    memory: Memory | None = None,
 ) -> Rotated:
     """Store a verified new key as a new revision of the secret; say which revision.
 
@@ -129,8 +160,8 @@ def store_rotated(
     plus one; a secret that did not exist yet is created at revision 1.
     """
     if found is None:
-        secret = ensure_secret(model, app, api_key, policy)
-        secret_id, revision = secret.id or secret.get_info().id, 1
+        secret = ensure_secret(model, app, api_key, policy, memory)
+        secret_id, revision = secret.id or "", 1
     else:
         secret, info = found
         secret.set_content({CONTENT_KEY: api_key})

@@ -26,7 +26,7 @@ from api_key import SECRET_LABEL, RotationError
 from auth import CredentialsError
 from charm_config import CharmConfig, InvalidConfigError, load_config
 from host_config import HostSettings
-from memory import HOST_CONFIG, Memory
+from memory import APPLICATIONS, HOST_CONFIG, PUBLISHED, Memory
 from observability import Applied, ExporterInput, Observability, refresh_events
 from prowlarr import (
     Application,
@@ -64,7 +64,6 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 PEER_RELATION = "prowlarr-peers"
-RECORDS_KEY = "applications"
 COMMAND_TIMEOUT = 60.0
 # After (re)starting Prowlarr, wait this long for it in the same hook, so a fresh deployment
 # registers its media managers at once instead of at the next update-status.
@@ -109,7 +108,9 @@ class ProwlarrCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        self._stored.set_default(workload_version="", restarted_for="", observability="")
+        self._stored.set_default(
+            workload_version="", restarted_for="", observability="", port_opened=False
+        )
         self.workload = Workload(self.unit.get_container(CONTAINER_NAME))
         self.media_indexer = MediaIndexerProvider(self)
         self.observability = Observability(self.model, self.meta.name)
@@ -165,13 +166,13 @@ class ProwlarrCharm(ops.CharmBase):
         if not header_safe(prowlarr.api_key):
             outcome.block(UNUSABLE_KEY)
             return
+        memory = Memory.of(self.model, PEER_RELATION)
         secret = api_key.ensure_secret(
-            self.model, self.app, prowlarr.api_key, config.api_key_rotation.policy
+            self.model, self.app, prowlarr.api_key, config.api_key_rotation.policy, memory
         )
         self._observe(outcome, ExporterInput(prowlarr.api_key, spec.url_base))
         own_id = secret.id or secret.get_info().id
-        self.media_indexer.publish(secret, api_url=self._api_url, base_path=spec.url_base or None)
-        memory = Memory.of(self.model, PEER_RELATION)
+        self._publish(secret, spec, memory)
         with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
             apps = self._probe(outcome, client, prowlarr, spec, started=ensured.started)
             if apps is None:
@@ -181,7 +182,15 @@ class ProwlarrCharm(ops.CharmBase):
                 outcome, client, memory, config, started=ensured.started, changed_secret=changed
             )
             refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
-            self._register(outcome, client, apps, _Inputs(config, spec, own_id, refresh))
+            self._register(outcome, client, apps, _Inputs(config, spec, own_id, refresh), memory)
+
+    def _publish(self, secret: ops.Secret, spec: WorkloadSpec, memory: Memory) -> None:
+        """Grant the key's secret to each media manager and publish its ID, once per change."""
+        published = memory.mapping(PUBLISHED)
+        self.media_indexer.publish(
+            secret, api_url=self._api_url, base_path=spec.url_base or None, published=published
+        )
+        memory.put_mapping(PUBLISHED, published)
 
     def _load_config(self, outcome: _Outcome) -> CharmConfig | None:
         try:
@@ -232,9 +241,6 @@ class ProwlarrCharm(ops.CharmBase):
         if not self.model.storages.get("config"):
             outcome.wait("waiting for the config storage")
             return None
-        if not self.workload.can_connect():
-            outcome.wait("waiting for Pebble in the prowlarr container")
-            return None
         try:
             ensured = self.workload.ensure(spec)
         except WorkloadError as e:
@@ -244,7 +250,9 @@ class ProwlarrCharm(ops.CharmBase):
             logger.info("wrote a fresh API key into config.xml before Prowlarr's first start")
         if ensured.started:
             logger.info("Prowlarr (re)started with its Pebble layer")
-        self.unit.set_ports(PORT)
+        if not self._stored.port_opened:  # once per unit agent's lifetime, not every hook
+            self.unit.set_ports(PORT)
+            self._stored.port_opened = True
         return ensured
 
     def _observe(self, outcome: _Outcome, exporter: ExporterInput | None) -> None:
@@ -471,13 +479,12 @@ class ProwlarrCharm(ops.CharmBase):
         client: ProwlarrClient,
         apps: list[Application],
         inputs: _Inputs,
+        memory: Memory,
     ) -> None:
-        peers = self.model.get_relation(PEER_RELATION)
-        if peers is None:
+        if not memory.available:
             outcome.wait("waiting for the peer relation")
             return
-        databag = peers.data[self.app]
-        records = load_records(databag.get(RECORDS_KEY))
+        records = load_records(memory.raw(APPLICATIONS))
         desired = [
             wanted
             for remote in self._claims(outcome, inputs.own_secret_id, records)
@@ -492,9 +499,7 @@ class ProwlarrCharm(ops.CharmBase):
                 report.updated,
                 report.deleted,
             )
-        serialized = dump_records(report.records) if report.records else ""
-        if serialized != databag.get(RECORDS_KEY, ""):
-            databag[RECORDS_KEY] = serialized
+        memory.put_raw(APPLICATIONS, dump_records(report.records) if report.records else "")
         for problem in report.problems:
             (outcome.wait if problem.waiting else outcome.block)(str(problem))
         outcome.synced = report.synced
@@ -669,7 +674,12 @@ class ProwlarrCharm(ops.CharmBase):
                     client, before.api_key, self._read_key, timeout=COMMAND_TIMEOUT
                 )
         return api_key.store_rotated(
-            self.model, self.app, found, new_key, config.api_key_rotation.policy
+            self.model,
+            self.app,
+            found,
+            new_key,
+            config.api_key_rotation.policy,
+            memory=Memory.of(self.model, PEER_RELATION),
         )
 
     def _rotate_in_file(self, spec: WorkloadSpec) -> str:

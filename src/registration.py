@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -56,6 +57,7 @@ class DesiredApplication:
     api_key: str = field(repr=False)
     secret: str = ""  # unique id of the secret the key came from
 
+    @cached_property
     def fingerprint(self) -> str:
         """A digest of every managed value; the key enters it only as its own hash."""
         managed = {
@@ -259,9 +261,7 @@ class _Sync:
             app_id = created.id if created.id is not None else 0
             self.apps[app_id] = created
         elif (
-            record is None
-            or record.fingerprint != wanted.fingerprint()
-            or _differs(current, wanted)
+            record is None or record.fingerprint != wanted.fingerprint or _differs(current, wanted)
         ):
             updated = self.client.update_application(_apply(current, wanted))
             self.report.updated += 1
@@ -272,7 +272,7 @@ class _Sync:
         self.report.records[wanted.relation_id] = ManagedRecord(
             relation_id=wanted.relation_id,
             app_id=app_id,
-            fingerprint=wanted.fingerprint(),
+            fingerprint=wanted.fingerprint,
             implementation=wanted.implementation,
             base_url=wanted.base_url,
             secret=wanted.secret,

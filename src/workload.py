@@ -204,14 +204,25 @@ class PebbleError(WorkloadError):
     """A Pebble call failed: Pebble is gone, or a change (start, restart) failed."""
 
 
+class PebbleUnreachableError(PebbleError):
+    """Pebble in the container does not answer (yet): the container is (re)starting."""
+
+    def __init__(self, action: str, detail: str) -> None:
+        super().__init__(
+            f"waiting for Pebble in the {CONTAINER_NAME} container ({action} failed: {detail})"
+        )
+
+
 @contextmanager
 def _pebble(action: str) -> Generator[None, None, None]:
     """Turn the errors a Pebble call raises into a PebbleError naming `action`."""
     try:
         yield
+    except pebble.ConnectionError as e:
+        raise PebbleUnreachableError(action, _short(str(e))) from None
     except pebble.ChangeError as e:
         raise PebbleError(f"{action} failed: {_short(e.err)}") from None
-    except (pebble.ConnectionError, pebble.APIError, pebble.TimeoutError) as e:
+    except (pebble.APIError, pebble.TimeoutError) as e:
         raise PebbleError(f"{action} failed: {_short(str(e))}") from None
 
 

@@ -99,6 +99,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import unicodedata
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -165,8 +166,18 @@ def secret_unique_id(secret_id: str) -> str:
     return value
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_WHITESPACE = re.compile(r"\s")
+
+
 def _has_control_chars(value: str) -> bool:
+    if value.isascii():  # the usual case, checked at C speed: ASCII's only such are Cc
+        return _ASCII_CONTROL.search(value) is not None
     return any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in value)
+
+
+def _has_whitespace(value: str) -> bool:
+    return _WHITESPACE.search(value) is not None
 
 
 class IndexerKind(str, Enum):
@@ -187,7 +198,7 @@ class MediaManager(str, Enum):
 
 def _check_api_url(value: str) -> str:
     """Validate an http(s) URL with a host and no path; return it without a trailing slash."""
-    if _has_control_chars(value) or any(char.isspace() for char in value):
+    if _has_control_chars(value) or _has_whitespace(value):
         raise ValueError("URL must not contain whitespace or control characters")
     try:
         parts = urlsplit(value)
@@ -220,7 +231,7 @@ def _normalise_base_path(value: str | None) -> str | None:
     """Return `/path` (as Prowlarr normalises a URL base), or None for an empty path."""
     if value is None:
         return None
-    if _has_control_chars(value) or any(char.isspace() for char in value):
+    if _has_control_chars(value) or _has_whitespace(value):
         raise ValueError("base path must not contain whitespace or control characters")
     if "?" in value or "#" in value or "://" in value:
         raise ValueError("base path must be a plain path such as /prowlarr")
