@@ -357,6 +357,17 @@ async def http_status_from_prowlarr(ops_test: OpsTest, url: str, *headers: str) 
     return int(out.strip() or 0)
 
 
+async def pebble_plan(ops_test: OpsTest, container: str, unit: str = PROWLARR_UNIT) -> str:
+    """A workload container's Pebble plan, asked from the charm container.
+
+    The charm container has a shell and the pebble client; exportarr's image has neither.
+    """
+    socket = f"/charm/containers/{container}/pebble.socket"
+    return await juju(
+        ops_test, "ssh", "--pty=false", unit, f"PEBBLE_SOCKET={socket} /charm/bin/pebble plan"
+    )
+
+
 async def reveal_fields(ops_test: OpsTest, secret_id: str) -> dict[str, str]:
     """Every field of a secret's latest revision, as a Juju admin sees them."""
     shown = await show_secret(ops_test, secret_id, "--reveal")

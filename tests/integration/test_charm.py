@@ -45,6 +45,7 @@ from tests.integration.helpers import (
     media_indexer_configs,
     model_name,
     model_of,
+    pebble_plan,
     prowlarr_ui_status,
     registered_tester,
     reveal,
@@ -416,6 +417,35 @@ async def test_removing_the_ingress_goes_back_to_no_url_base(ops_test: OpsTest) 
     local = f"http://localhost:{PROWLARR_PORT}"
     assert await http_status_from_prowlarr(ops_test, f"{local}/ping") == 200
     assert (await check_prowlarr_key(ops_test))["accepted"] == "true"
+
+
+@pytest.mark.abort_on_fail
+async def test_metrics_endpoint_serves_prowlarrs_metrics_without_the_key_in_a_plan(
+    ops_test: OpsTest,
+) -> None:
+    """Step 11d: `juju integrate prowlarr <prometheus>`: exportarr runs; its target is scraped."""
+    await juju(ops_test, "integrate", f"{PROWLARR}:metrics-endpoint", f"{TESTER}:metrics-endpoint")
+    async with ops_test.fast_forward():
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER], status="active", timeout=TIMEOUT
+        )
+
+    async def scraped() -> bool:
+        outcome = await run_action(ops_test, TESTER_UNIT, "scrape-prowlarr")
+        return outcome.status == "completed" and outcome.results.get("scrape-status") == "200"
+
+    await wait_until(scraped, what="exportarr to answer its scrape target", timeout=TIMEOUT)
+    report = (await run_action(ops_test, TESTER_UNIT, "scrape-prowlarr")).results
+    assert int(report["metric-lines"]) > 0, "exportarr serves prowlarr_* metrics"
+    assert report["system-status"] == "1", "exportarr reads Prowlarr's API with the key file"
+    assert int(report["alert-groups"]) >= 1, "the alert rules travel with the scrape job"
+    assert report["targets"].endswith(":9707/metrics"), "only the unit running Prowlarr"
+
+    key = await reveal(ops_test, (await the_secret(ops_test, SECRET_LABEL)).id)
+    for container in ("prowlarr", "exportarr"):
+        plan = await pebble_plan(ops_test, container)
+        assert "services:" in plan, f"read the plan of the {container} container"
+        assert not key.found_in(plan), f"the key is in no Pebble plan ({container})"
 
 
 @pytest.mark.abort_on_fail

@@ -38,19 +38,20 @@ import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
     ApiKeyChangedEvent,
     MediaIndexerRequirer,
     MediaManager,
-    consumer_label,
 )
 
 logger = logging.getLogger(__name__)
 
 PORT = 7878
 RELATION = "media-indexer"
+METRICS_RELATION = "metrics-endpoint"
 OWN_SECRET_LABEL = "tester-api-key"
 SECRET_KEY = "api-key"
 SERVER_SCRIPT = "fake_radarr.py"
@@ -85,7 +86,6 @@ class Tracking:
     """What the tester knows about Prowlarr's key on its current (or last) relation. No key."""
 
     relation_id: int | None
-    label: str
     secret_id: str
     api_url: str
     base_path: str
@@ -120,6 +120,7 @@ class TesterCharm(ops.CharmBase):
         framework.observe(self.on["check-prowlarr-key"].action, self._on_check_prowlarr_key)
         framework.observe(self.on["fake-radarr-stats"].action, self._on_fake_radarr_stats)
         framework.observe(self.on["rotate-own-key"].action, self._on_rotate_own_key)
+        framework.observe(self.on["scrape-prowlarr"].action, self._on_scrape_prowlarr)
 
     # -- paths ------------------------------------------------------------------------------------
 
@@ -207,7 +208,6 @@ class TesterCharm(ops.CharmBase):
             return
         tracking = Tracking(
             relation_id=relation.id,
-            label=consumer_label(relation.id),
             secret_id=data.api_key_secret_id,
             api_url=data.api_url,
             base_path=data.base_path or "",
@@ -243,7 +243,8 @@ class TesterCharm(ops.CharmBase):
     def _read_tracked(self, tracking: Tracking) -> tuple[str | None, str]:
         """The key of the revision this unit tracks (no refresh), or None and why not."""
         try:
-            secret = self.model.get_secret(id=tracking.secret_id, label=tracking.label)
+            # By ID, like the library: a unit's consumer labels are unique in Juju.
+            secret = self.model.get_secret(id=tracking.secret_id)
             key = secret.get_content().get(SECRET_KEY)
         except ops.SecretNotFoundError:
             return None, "secret not found"
@@ -295,6 +296,7 @@ class TesterCharm(ops.CharmBase):
     def _load_tracking(self) -> Tracking | None:
         try:
             raw = json.loads(self._tracking_file.read_text(encoding="utf-8"))
+            raw.pop("label", None)  # written by an older tester
             return Tracking(**raw)
         except (OSError, ValueError, TypeError):
             return None
@@ -378,6 +380,57 @@ class TesterCharm(ops.CharmBase):
         secret.set_content({SECRET_KEY: key})
         self._write_own_key(key)
         event.set_results({"key-sha256-prefix": fingerprint(key)})
+
+    def _on_scrape_prowlarr(self, event: ops.ActionEvent) -> None:
+        """Scrape what Prowlarr's prometheus_scrape data points at, as Prometheus would."""
+        relation = self.model.get_relation(METRICS_RELATION)
+        remote = None if relation is None else cast("ops.Application | None", relation.app)
+        if relation is None or remote is None:
+            event.fail("not related over metrics-endpoint")
+            return
+        app_data = relation.data[remote]
+        jobs = json.loads(app_data.get("scrape_jobs") or "[]")
+        rules = json.loads(app_data.get("alert_rules") or "{}")
+        addresses = [
+            relation.data[unit].get("prometheus_scrape_unit_address", "")
+            for unit in relation.units
+        ]
+        targets: list[str] = []
+        for job in jobs:
+            for config in job.get("static_configs", []):
+                for target in config.get("targets", []):
+                    host, _, port = str(target).rpartition(":")
+                    # "*" stands for each unit that publishes an address, as Prometheus expands it.
+                    hosts = [a for a in addresses if a] if host == "*" else [host]
+                    path = job.get("metrics_path", "/metrics")
+                    targets += [f"http://{h}:{port}{path}" for h in hosts]
+        status, lines, system = 0, 0, "none"
+        for url in targets[:1]:
+            try:
+                with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
+                    status = int(response.status)
+                    body = response.read().decode("utf-8", "replace")
+            except urllib.error.HTTPError as err:
+                status, body = err.code, ""
+                err.close()
+            except (urllib.error.URLError, OSError):
+                status, body = 0, ""
+            metrics = [line for line in body.splitlines() if line.startswith("prowlarr_")]
+            lines = len(metrics)
+            system = next(
+                (m.rsplit(" ", 1)[-1] for m in metrics if m.startswith("prowlarr_system_status")),
+                "none",
+            )
+        event.set_results(
+            {
+                "scrape-status": str(status),
+                "targets": ",".join(targets) or "none",
+                "metric-lines": str(lines),
+                "system-status": system,
+                "alert-groups": str(len(rules.get("groups", []))),
+                "job-names": ",".join(str(job.get("job_name")) for job in jobs) or "none",
+            }
+        )
 
 
 if __name__ == "__main__":  # pragma: nocover
