@@ -11,6 +11,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import TypeVar, cast
 
@@ -149,6 +150,27 @@ class HostConfig(_ApiModel):
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
+class Backup(_ApiModel):
+    """One of Prowlarr's backups (GET /api/v1/system/backup); never its content.
+
+    `id` is derived from a hash of the type and the name (e.g. 1597773633), `path` is the URL
+    path Prowlarr serves the zip under, `type` is scheduled, manual or update (others kept).
+    """
+
+    id: int
+    name: str
+    path: str = ""
+    type: str = ""
+    size: int = 0
+    time: datetime
+
+
+class RestoreAnswer(_ApiModel):
+    """POST /api/v1/system/backup/restore/{id}."""
+
+    restart_required: bool = False
+
+
 _T = TypeVar("_T")
 _SYSTEM_STATUS = TypeAdapter(SystemStatus)
 _COMMAND = TypeAdapter(Command)
@@ -156,6 +178,8 @@ _APPLICATION = TypeAdapter(Application)
 _APPLICATIONS = TypeAdapter(list[Application])
 _FAILURES = TypeAdapter(list[ValidationFailure])
 _HOST_CONFIG = TypeAdapter(HostConfig)
+_BACKUPS = TypeAdapter(list[Backup])
+_RESTORE_ANSWER = TypeAdapter(RestoreAnswer)
 
 
 # --------------------------------------------------------------------------- API errors
@@ -535,3 +559,21 @@ class ProwlarrClient:
     def delete_application(self, app_id: int) -> None:
         """DELETE /api/v1/applications/{id} (200, also for an unknown id)."""
         self._call("DELETE", f"/api/v1/applications/{app_id}")
+
+    def list_backups(self) -> list[Backup]:
+        """GET /api/v1/system/backup: every backup (manual, scheduled, update), newest first."""
+        return self._get(_BACKUPS, "/api/v1/system/backup")
+
+    def delete_backup(self, backup_id: int) -> None:
+        """DELETE /api/v1/system/backup/{id} (404 for an unknown id)."""
+        self._call("DELETE", f"/api/v1/system/backup/{backup_id}")
+
+    def restore_backup(self, backup_id: int) -> bool:
+        """POST /api/v1/system/backup/restore/{id}; whether Prowlarr says a restart is needed.
+
+        Prowlarr replaces config.xml at once (it keeps serving the key it has cached) and the
+        database at its next start: restart it through Pebble.
+        """
+        path = f"/api/v1/system/backup/restore/{backup_id}"
+        response = self._call("POST", path)
+        return self._parse(_RESTORE_ANSWER, "POST", path, response).restart_required
