@@ -9,6 +9,12 @@ failed), whether or not anyone polls it; every request is authenticated against 
 moment it arrives, so once ResetApiKey has run the old key gets 401 everywhere, its own status
 URL included.
 
+Its "database" (applications, the UI user, the host settings kept in the database) lives in
+memory and is written to `prowlarr.db` (JSON, not SQLite) at every start and after every change,
+with `-wal`/`-shm` files while it runs (left behind by `kill()`, removed by a clean `stop()`). The
+`Backup` command zips config.xml (key included) and that database under `Backups/manual`; a
+restore replaces config.xml at once and the database at the next start, as Prowlarr does.
+
 The fake never logs, and no repr shows a key.
 """
 
@@ -16,14 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
+import os
 import re
 import socket
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -155,8 +164,27 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/config/host"),
     Route("GET", "/api/v1/config/host/{id}"),
     Route("PUT", "/api/v1/config/host/{id}"),
+    Route("GET", "/api/v1/system/backup"),
+    Route("DELETE", "/api/v1/system/backup/{id}"),
+    Route("POST", "/api/v1/system/backup/restore/{id}"),
 )
 _PATTERNS: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, r.pattern()) for r in ROUTES)
+
+
+# --------------------------------------------------------------------------------------------
+# Database files and backups (CONTRACT §6, §9)
+
+DATABASE = "prowlarr.db"
+RESTORE_FILE = "prowlarr.restore"  # AppFolderInfo.GetDatabaseRestore()
+_WAL_SUFFIXES = ("-wal", "-shm")
+BACKUP_TYPES = ("scheduled", "manual", "update")
+
+
+def backup_id(kind: str, name: str) -> int:
+    """HashConverter.GetHashInt31($"backup-{type}-{name}"): SHA-1, first 4 bytes, 31 bits."""
+    enum_name = kind[:1].upper() + kind[1:]  # BackupType.Manual
+    digest = hashlib.sha1(f"backup-{enum_name}-{name}".encode()).digest()  # noqa: S324
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 # --------------------------------------------------------------------------------------------
@@ -691,6 +719,7 @@ _COMMAND_TYPES: dict[str, _CommandType] = {
         ),
         _CommandType("ResetApiKey", "Reset API Key"),
         _CommandType("CheckHealth", "Check Health"),
+        _CommandType("Backup", "Backup"),
     )
 }
 
@@ -1102,7 +1131,9 @@ class FakeProwlarr:
     connection unanswered), `restart_after` (the process restarts when the N-th request from now
     arrives, which gets no answer, re-reading config.xml). Inspection: `requests`, `syncs`,
     `connection_tests`, `applications`, `commands`, `internal_errors` (bugs of the fake itself,
-    answered with 500).
+    answered with 500). Backups: `clock` (local time for backup names), `backup_now()` (what
+    the Backup command writes), `backups()`, `database_dump()`, `boots` (starts so far, in
+    every database written), `kill()` (a stop that leaves the -wal/-shm files).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -1125,6 +1156,8 @@ class FakeProwlarr:
         self.env: dict[str, str] = {}
         self.slow: list[SlowRule] = []
         self._db_settings: dict[str, object] = dict(_HOST_DB_DEFAULTS)
+        self.boots = 0  # starts so far; written into prowlarr.db at each start
+        self.clock: Callable[[], datetime] = datetime.now  # local time, as backup names use
         self.user: FakeUser | None = None
         self._sessions: set[str] = set()  # survive restarts: data-protection keys are on disk
         self.drop_next = 0
@@ -1157,6 +1190,9 @@ class FakeProwlarr:
             ("GET", "/api/v1/config/host"): self._get_host_config,
             ("GET", "/api/v1/config/host/{id}"): self._get_host_config,
             ("PUT", "/api/v1/config/host/{id}"): self._put_host_config,
+            ("GET", "/api/v1/system/backup"): self._list_backups,
+            ("DELETE", "/api/v1/system/backup/{id}"): self._delete_backup,
+            ("POST", "/api/v1/system/backup/restore/{id}"): self._restore_backup,
         }
         if set(self._handlers) != {(r.method, r.template) for r in ROUTES}:  # pragma: no cover
             raise RuntimeError("route table and handlers disagree")
@@ -1237,14 +1273,29 @@ class FakeProwlarr:
                 return
             self._boot_config = _boot(self.config_path, env)
             self.env = dict(env or {})
+            self._restore_staged_database()
+            self.boots += 1
             self._start_time = datetime.now(timezone.utc)
             self._running = True
+            self._save_database()
+            for suffix in _WAL_SUFFIXES:  # SQLite in WAL mode, open
+                self.config_dir.joinpath(f"{DATABASE}{suffix}").write_bytes(b"")
 
     def stop(self) -> None:
         """Stop the process: open connections are dropped, new ones get no response.
 
-        Commands still queued or running die with the process (orphaned), as in Prowlarr.
+        Commands still queued or running die with the process (orphaned), as in Prowlarr. A
+        clean stop checkpoints the database: its -wal and -shm files go (see `kill`).
         """
+        with self._lock:
+            was_running = self._running
+        self.kill()
+        with self._lock:
+            for suffix in _WAL_SUFFIXES if was_running else ():
+                self.config_dir.joinpath(f"{DATABASE}{suffix}").unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """Stop the process the hard way: like `stop`, but the -wal and -shm files stay."""
         with self._lock:
             self._running = False
             for timer in self._timers:
@@ -1283,6 +1334,97 @@ class FakeProwlarr:
                 path.write_text(_serialise(root))
             if self._boot_config is not None:
                 self._boot_config = replace(self._boot_config, api_key=key)
+
+    # ---------------------------------------------------------------- database and backups
+
+    @property
+    def database_path(self) -> Path:
+        """Where the fake writes its database (JSON standing in for SQLite)."""
+        return self.config_dir / DATABASE
+
+    def database_dump(self) -> JsonDict:
+        """What `prowlarr.db` holds now: applications, user, settings, and the start count."""
+        with self._lock:
+            user = self.user
+            return {
+                "boots": self.boots,
+                "nextApplicationId": self._next_app_id,
+                "applications": [dataclasses.asdict(app) for app in self._apps.values()],
+                "user": None
+                if user is None
+                else {"username": user.username, "passwordHash": user.password_hash},
+                "settings": dict(self._db_settings),
+            }
+
+    def _save_database(self) -> None:
+        if self._running:
+            self.database_path.write_text(json.dumps(self.database_dump(), indent=1))
+
+    def _restore_staged_database(self) -> None:
+        """DatabaseRestorationService: a staged restore replaces the database at start."""
+        staged = self.config_dir / RESTORE_FILE
+        if not staged.exists():
+            return
+        for suffix in (*_WAL_SUFFIXES, "-journal", ""):
+            self.config_dir.joinpath(f"{DATABASE}{suffix}").unlink(missing_ok=True)
+        staged.replace(self.database_path)
+        data = cast("dict[str, Any]", json.loads(self.database_path.read_text()))
+        apps = [StoredApplication(**item) for item in data["applications"]]
+        self._apps = {app.id: app for app in apps}
+        self._next_app_id = int(data["nextApplicationId"])
+        user = data["user"]
+        self.user = None if user is None else FakeUser(user["username"], user["passwordHash"])
+        self._db_settings = dict(data["settings"])
+
+    @property
+    def backup_root(self) -> Path:
+        """Prowlarr's backup folder: `backupFolder` under the data directory."""
+        with self._lock:
+            return self.config_dir / str(self._db_settings.get("backupFolder") or "Backups")
+
+    def backup_now(self, kind: str = "manual") -> Path:
+        """What the Backup command writes: a zip of config.xml and the database; its path.
+
+        The name uses `clock()` (local time, to the second: a second backup within the same
+        second replaces the first), the file's modification time is that moment.
+        """
+        with self._lock:
+            moment = self.clock()
+            folder = self.backup_root / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"prowlarr_backup_v{self.version}_{moment:%Y.%m.%d_%H.%M.%S}.zip"
+            config = self.config_path.read_bytes() if self.config_path.exists() else b""
+            with zipfile.ZipFile(path, "w") as archive:
+                archive.writestr("config.xml", config)
+                archive.writestr(DATABASE, json.dumps(self.database_dump()))
+            os.utime(path, (moment.timestamp(), moment.timestamp()))
+            return path
+
+    def backups(self) -> list[JsonDict]:
+        """GET /api/v1/system/backup: every backup zip, newest first."""
+        with self._lock:
+            found: list[tuple[float, JsonDict]] = []
+            for kind in BACKUP_TYPES:
+                folder = self.backup_root / kind
+                for path in sorted(folder.glob("*.zip")) if folder.is_dir() else []:
+                    stat = path.stat()
+                    moment = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
+                    resource: JsonDict = {
+                        "id": backup_id(kind, path.name),
+                        "name": path.name,
+                        "path": f"/backup/{kind}/{path.name}",
+                        "type": kind,
+                        "size": stat.st_size,
+                        "time": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    }
+                    found.append((stat.st_mtime, resource))
+            return [resource for _, resource in sorted(found, key=lambda f: -f[0])]
+
+    def _backup_file(self, wanted: int) -> Path:
+        for resource in self.backups():
+            if resource["id"] == wanted:
+                return self.backup_root / str(resource["type"]) / str(resource["name"])
+        raise _error(404, "Not Found")
 
     # ---------------------------------------------------------------- inspection and UI edits
 
@@ -1375,7 +1517,9 @@ class FakeProwlarr:
             }
             if app_id is not None and app_id in self._apps:
                 raise ValueError(f"id {app_id} is taken")
-            return self._insert(impl, app_name, sync_level, list(tags), settings, app_id)
+            new_id = self._insert(impl, app_name, sync_level, list(tags), settings, app_id)
+            self._save_database()
+            return new_id
 
     def set_application_field(self, app_id: int, name: str, value: object) -> None:
         """Simulate a field edited in the UI.
@@ -1388,11 +1532,13 @@ class FakeProwlarr:
             if name not in app.fields:
                 raise KeyError(name)
             app.fields[name] = copy.deepcopy(value)
+            self._save_database()
 
     def remove_application(self, app_id: int) -> None:
         """Simulate an application deleted in the UI (unknown ids are ignored)."""
         with self._lock:
             self._apps.pop(app_id, None)
+            self._save_database()
 
     # ---------------------------------------------------------------- request pipeline
 
@@ -1420,6 +1566,8 @@ class FakeProwlarr:
             except Exception as exc:  # a bug of the fake becomes a visible 500
                 self.internal_errors.append(f"{method} {req.path}: {type(exc).__name__}: {exc}")
                 response = _error(500, str(exc), f"{type(exc).__name__}: {exc}").response
+            if method in ("POST", "PUT", "DELETE") and 200 <= response.status < 300:
+                self._save_database()
             query: dict[str, str] = {}
             for key, value in req.pairs:
                 query.setdefault(key, value)
@@ -1802,11 +1950,31 @@ class FakeProwlarr:
         with self._lock:
             if name in _HOST_DB_DEFAULTS:
                 self._db_settings[name] = value
+                self._save_database()
                 return
             element = _HOST_FILE_FIELDS[name][0]
             root = self._config_root()
             _set_single(root, element, _to_element_text(value))
             self.config_path.write_text(_serialise(root))
+
+    # ---------------------------------------------------------------- backups
+
+    def _list_backups(self, call: _Call) -> _Response:
+        return _json_response(200, self.backups())
+
+    def _delete_backup(self, call: _Call) -> _Response:
+        self._backup_file(cast("int", call.route_id)).unlink()
+        return _json_response(200, {})
+
+    def _restore_backup(self, call: _Call) -> _Response:
+        """BackupService.Restore: config.xml replaced now, the database at the next start."""
+        with zipfile.ZipFile(self._backup_file(cast("int", call.route_id))) as archive:
+            names = set(archive.namelist())
+            if "config.xml" in names:
+                self.config_path.write_bytes(archive.read("config.xml"))
+            if DATABASE in names:
+                (self.config_dir / RESTORE_FILE).write_bytes(archive.read(DATABASE))
+        return _json_response(200, {"restartRequired": True})
 
     # ---------------------------------------------------------------- applications
 
@@ -2214,7 +2382,9 @@ class FakeProwlarr:
                 self.reset_api_key()
             elif cmd.name == "ApplicationIndexerSync":
                 self.syncs.append(cmd.options["forceSync"])
-        except (RuntimeError, FakeStartError, OSError) as exc:
+            elif cmd.name == "Backup":
+                self.backup_now("manual")
+        except (RuntimeError, FakeStartError, OSError, zipfile.BadZipFile) as exc:
             cmd.status = "failed"
             cmd.message = str(exc)
             cmd.exception = f"{type(exc).__name__}: {exc}"

@@ -9,7 +9,9 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.unit.fake_prowlarr import (
     FakeProwlarr,
     FakeStartError,
     SlowRule,
+    backup_id,
 )
 
 OPENAPI = Path(__file__).parents[3] / "shared/prowlarr/openapi.json"
@@ -345,6 +348,9 @@ def test_api_key_sources_in_order(
         ("POST", "/api/v1/applications"),
         ("GET", "/api/v1/command"),
         ("POST", "/api/v1/command"),
+        ("GET", "/api/v1/system/backup"),
+        ("DELETE", "/api/v1/system/backup/1597773633"),
+        ("POST", "/api/v1/system/backup/restore/1597773633"),
     ],
 )
 def test_every_api_route_needs_the_key(running: FakeProwlarr, method: str, path: str) -> None:
@@ -1242,3 +1248,120 @@ def test_initialize_json_follows_the_ui_policy(fake: FakeProwlarr) -> None:
     assert fake.api_key not in locked.text
     keyed = http_get(f"{fake.url}/initialize.json", headers={"X-Api-Key": fake.api_key})
     assert keyed.status_code == 302, "the API key does not open the UI"
+
+
+# ------------------------------------------------------------------------------ database, backups
+
+
+def run_command(fake: FakeProwlarr, api: httpx.Client, name: str) -> str:
+    """POST a command and watch it end (from outside, no polling); how it ended."""
+    command_id = api.post("/api/v1/command", json={"name": name}).json()["id"]
+    return wait_for_status(fake, command_id, "completed", "failed")
+
+
+def database(fake: FakeProwlarr) -> dict[str, Any]:
+    return json.loads(fake.database_path.read_text())
+
+
+def test_the_database_is_written_at_start_and_after_a_change(
+    fake: FakeProwlarr, tmp_path: Path
+) -> None:
+    fake.start()
+    assert database(fake)["boots"] == 1
+    assert {p.name for p in tmp_path.glob("prowlarr.db*")} == {
+        "prowlarr.db",
+        "prowlarr.db-wal",
+        "prowlarr.db-shm",
+    }, "SQLite in WAL mode while it runs"
+    headers = {"X-Api-Key": fake.api_key}
+    with httpx.Client(verify=SSL, base_url=fake.url, headers=headers) as api:
+        create(api, radarr())
+    assert [a["name"] for a in database(fake)["applications"]] == ["Radarr"]
+
+    fake.stop()
+    assert {p.name for p in tmp_path.glob("prowlarr.db*")} == {"prowlarr.db"}, "checkpointed"
+    fake.start()
+    fake.kill()
+    assert (tmp_path / "prowlarr.db-wal").exists(), "a killed process leaves its WAL behind"
+    assert database(fake)["boots"] == 2
+
+
+def test_the_backup_command_runs_in_the_background_and_zips_config_and_database(
+    running: FakeProwlarr, api: httpx.Client, tmp_path: Path
+) -> None:
+    running.command_delay = 0.05
+    create(api, radarr())
+    posted = api.post("/api/v1/command", json={"name": "Backup"})
+    assert (posted.status_code, posted.json()["status"]) == (201, "queued")
+    assert api.get("/api/v1/system/backup").json() == [], "nothing before the executor ran"
+
+    wait_for_status(running, posted.json()["id"], "completed")
+
+    [listed] = api.get("/api/v1/system/backup").json()
+    named = r"prowlarr_backup_v2\.3\.5\.5327_\d{4}(\.\d\d){2}_\d\d(\.\d\d){2}\.zip"
+    assert re.fullmatch(named, listed["name"])
+    assert listed["type"] == "manual"
+    assert listed["path"] == f"/backup/manual/{listed['name']}"
+    assert listed["id"] == backup_id("manual", listed["name"]) and listed["id"] > 1000
+    zipped = tmp_path / "Backups" / "manual" / listed["name"]
+    assert listed["size"] == zipped.stat().st_size
+    with zipfile.ZipFile(zipped) as archive:
+        assert set(archive.namelist()) == {"config.xml", "prowlarr.db"}
+        assert f"<ApiKey>{running.api_key}</ApiKey>" in archive.read("config.xml").decode()
+        saved = json.loads(archive.read("prowlarr.db"))
+    assert [a["name"] for a in saved["applications"]] == ["Radarr"]
+
+
+def test_backups_are_listed_newest_first_and_deleted_by_id(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    moments = iter([datetime(2026, 5, 1, 12, 0, 0), datetime(2026, 5, 2, 12, 0, 0)])
+    running.clock = lambda: next(moments)
+    running.backup_now("scheduled")
+    running.backup_now("manual")
+
+    listed = api.get("/api/v1/system/backup").json()
+    assert [b["type"] for b in listed] == ["manual", "scheduled"]
+    assert listed[1]["name"] == "prowlarr_backup_v2.3.5.5327_2026.05.01_12.00.00.zip"
+    assert api.delete("/api/v1/system/backup/12345").status_code == 404
+    deleted = api.delete(f"/api/v1/system/backup/{listed[1]['id']}")
+    assert (deleted.status_code, deleted.json()) == (200, {})
+    assert [b["type"] for b in api.get("/api/v1/system/backup").json()] == ["manual"]
+
+
+def test_a_restore_replaces_config_xml_at_once_and_the_database_at_the_next_start(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    old_key = running.api_key
+    create(api, radarr())
+    assert run_command(running, api, "Backup") == "completed"
+    backup = api.get("/api/v1/system/backup").json()[0]
+    run_command(running, api, "ResetApiKey")
+    new_key = running.api_key
+    api.headers["X-Api-Key"] = new_key
+    api.delete(f"/api/v1/applications/{api.get('/api/v1/applications').json()[0]['id']}")
+
+    restored = api.post(f"/api/v1/system/backup/restore/{backup['id']}")
+
+    assert (restored.status_code, restored.json()) == (200, {"restartRequired": True})
+    assert config_values(running)["ApiKey"] == old_key, "config.xml replaced at once"
+    assert running.api_key == new_key, "the cached key serves until the restart"
+    assert api.get("/api/v1/applications").json() == [], "the database only at the next start"
+    assert api.post("/api/v1/system/backup/restore/12345").status_code == 404
+
+    running.restart()
+
+    assert running.api_key == old_key
+    api.headers["X-Api-Key"] = old_key
+    assert [a["name"] for a in api.get("/api/v1/applications").json()] == ["Radarr"]
+    assert not (running.config_dir / "prowlarr.restore").exists()
+
+
+def test_backup_resources_match_the_openapi_document(running: FakeProwlarr, api: httpx.Client):
+    spec = _openapi()
+    run_command(running, api, "Backup")
+    running.backup_now("scheduled")
+    for backup in api.get("/api/v1/system/backup").json():
+        assert set(backup) == _properties(spec, "BackupResource")
+        assert backup["type"] in _enum(spec, "BackupType")
+        assert 0 < backup["id"] < 2**31, "an int32, as the document says"
