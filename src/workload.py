@@ -6,17 +6,23 @@ reach a log record, an exception message, a repr or the layer.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING, BinaryIO
 
 import ops
 from ops import pebble
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -357,12 +363,17 @@ class Workload:
         existing = self._pull_config()
         return None if existing is None else parse_config_xml(existing)
 
-    def ensure(self, spec: WorkloadSpec) -> Ensured:
+    def ensure(
+        self, spec: WorkloadSpec, *, before_first_start: Callable[[], None] | None = None
+    ) -> Ensured:
         """Make config.xml, the layer and the service what `spec` says; start what is stopped.
 
         A steady state costs three reads (config.xml, the plan, the service) and no write.
         config.xml is written (owned by abc, mode 0600) only when its key is missing or its
         URL base differs; a corrupt file raises ConfigXmlError and is never overwritten.
+        `before_first_start` runs when the plan has no Prowlarr service yet (a new container,
+        as after a refresh), before anything is written or started; a WorkloadError from it
+        means nothing starts.
         """
         existing = self._pull_config()
         before = None if existing is None else parse_config_xml(existing)
@@ -377,6 +388,8 @@ class Workload:
         if text is None and running:
             return Ensured(config)
         self.ensure_ownership()
+        if before_first_start is not None and not running and not self.is_planned():
+            before_first_start()
         if text is not None:
             self._push_config(text)
         if not running:
@@ -476,3 +489,116 @@ class Workload:
         if self.is_running():
             with _pebble("stopping Prowlarr"):
                 self.container.stop(SERVICE_NAME)
+
+    # ------------------------------------------------------------ files under /config
+
+    def is_planned(self) -> bool:
+        """Whether the plan has a Prowlarr service: not yet in a new container (a refresh)."""
+        with _pebble("reading the Pebble plan"):
+            return SERVICE_NAME in self.container.get_plan().services
+
+    def list_dir(self, path: str) -> list[str]:
+        """The names in directory `path`; [] when it does not exist. Raises WorkloadError."""
+        with _pebble(f"listing {path}"):
+            try:
+                return [info.name for info in self.container.list_files(path)]
+            except pebble.APIError as e:
+                if e.code == 404:  # Pebble answers a missing path with 404
+                    return []
+                raise
+
+    def make_private_dir(self, path: str) -> None:
+        """Create directory `path` (and missing parents) owned by abc, mode 0700."""
+        try:
+            with _pebble(f"creating {path}"):
+                self.container.make_dir(
+                    path,
+                    make_parents=True,
+                    permissions=0o700,
+                    user=USER,
+                    user_id=UID,
+                    group=GROUP,
+                    group_id=GID,
+                )
+        except pebble.PathError as e:
+            raise FileAccessError(f"cannot create {path}: {_short(e.message)}") from None
+
+    def copy_file(self, source: str, target: str) -> CopiedFile:
+        """Copy `source` to `target` through Pebble (streamed; owned by abc, mode 0600).
+
+        Returns the size and SHA-256 of what was copied. Raises WorkloadError naming the file.
+        """
+        try:
+            with (
+                _pebble(f"copying {source} to {target}"),
+                self.container.pull(source, encoding=None) as pulled,
+            ):
+                digest = _Digest(pulled)
+                self.container.push(
+                    target,
+                    io.BufferedReader(digest),
+                    permissions=0o600,
+                    user=USER,
+                    user_id=UID,
+                    group=GROUP,
+                    group_id=GID,
+                )
+        except pebble.PathError as e:
+            raise FileAccessError(
+                f"cannot copy {source} to {target}: {_short(e.message)}"
+            ) from None
+        return CopiedFile(target, digest.size, digest.sha256.hexdigest())
+
+    def write_private_file(self, path: str, text: str) -> None:
+        """Write `text` to `path`, owned by abc, mode 0600. Raises WorkloadError."""
+        try:
+            with _pebble(f"writing {path}"):
+                self.container.push(
+                    path,
+                    text,
+                    permissions=0o600,
+                    user=USER,
+                    user_id=UID,
+                    group=GROUP,
+                    group_id=GID,
+                )
+        except pebble.PathError as e:
+            raise FileAccessError(f"cannot write {path}: {_short(e.message)}") from None
+
+    def remove_tree(self, path: str) -> None:
+        """Remove `path` and everything under it, if there. Raises WorkloadError."""
+        try:
+            with _pebble(f"removing {path}"):
+                self.container.remove_path(path, recursive=True)
+        except pebble.PathError as e:
+            raise FileAccessError(f"cannot remove {path}: {_short(e.message)}") from None
+
+
+@dataclass(frozen=True)
+class CopiedFile:
+    """A file `Workload.copy_file` wrote: where, how many bytes, their SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+class _Digest(io.RawIOBase):
+    """Reads a stream through, counting and hashing what passes."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        super().__init__()
+        self._source = source
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._source.read(len(view))
+        view[: len(data)] = data
+        self.size += len(data)
+        self.sha256.update(data)
+        return len(data)

@@ -7,13 +7,14 @@ under ops.testing with /config mounted from tmp_path; `ProwlarrClient` talks to 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ops
 import pytest
@@ -606,3 +607,103 @@ def test_restart_starts_the_service(config_dir: Path):
     run = run_workload(inactive, Workload.restart)
 
     assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
+
+
+# ------------------------------------------------------------------ before the first start
+
+
+def first_start_probe(calls: list[str], error: Exception | None = None) -> Callable[[], None]:
+    def before() -> None:
+        calls.append("before_first_start")
+        if error is not None:
+            raise error
+
+    return before
+
+
+def test_before_first_start_runs_in_a_new_container_before_anything_starts(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    calls: list[str] = []
+    container = owned_container(config_dir, monkeypatch)  # a new pod: an empty plan
+
+    run = run_workload(
+        container, lambda wl: wl.ensure(SPEC, before_first_start=first_start_probe(calls))
+    )
+
+    assert calls == ["before_first_start"]
+    assert isinstance(run.result, Ensured) and run.result.started
+
+
+def test_a_failing_before_first_start_writes_and_starts_nothing(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    calls: list[str] = []
+    failure = workload.FileAccessError("cannot copy: no space left on device")
+    container = owned_container(config_dir, monkeypatch)
+
+    run = run_workload(
+        container, lambda wl: wl.ensure(SPEC, before_first_start=first_start_probe(calls, failure))
+    )
+
+    assert run.result is failure
+    assert not (config_dir / "config.xml").exists(), "no key seeded either"
+    assert "prowlarr" not in run.container.plan.services
+
+
+@pytest.mark.parametrize("status", [pebble.ServiceStatus.ACTIVE, pebble.ServiceStatus.INACTIVE])
+def test_before_first_start_is_skipped_once_the_service_is_planned(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, status: pebble.ServiceStatus
+):
+    (config_dir / "config.xml").write_text(PROWLARR_CONFIG)
+    calls: list[str] = []
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers={"prowlarr": pebble_layer(SPEC)},
+        service_statuses={"prowlarr": status},
+    )
+
+    run = run_workload(
+        container, lambda wl: wl.ensure(SPEC, before_first_start=first_start_probe(calls))
+    )
+
+    assert calls == []
+    assert run.container.services["prowlarr"].current == pebble.ServiceStatus.ACTIVE
+
+
+# ------------------------------------------------------------------ files under /config
+
+
+def test_copy_file_streams_owned_private_and_says_what_it_copied(config_dir: Path):
+    data = os.urandom(200_000)
+    (config_dir / "prowlarr.db").write_bytes(data)
+
+    def copy(wl: Workload) -> object:
+        wl.make_private_dir("/config/Backups/pre-refresh/x")
+        copied = wl.copy_file("/config/prowlarr.db", "/config/Backups/pre-refresh/x/prowlarr.db")
+        return copied, wl.list_dir("/config/Backups/pre-refresh"), wl.list_dir("/config/none")
+
+    run = run_workload(container_for(config_dir), copy)
+
+    copied, listed, missing = cast("tuple[workload.CopiedFile, list[str], list[str]]", run.result)
+    target = config_dir / "Backups/pre-refresh/x/prowlarr.db"
+    assert target.read_bytes() == data
+    assert copied == workload.CopiedFile(
+        "/config/Backups/pre-refresh/x/prowlarr.db", len(data), hashlib.sha256(data).hexdigest()
+    )
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+    assert (listed, missing) == (["x"], [])
+
+    removed = run_workload(container_for(config_dir), lambda wl: wl.remove_tree("/config/Backups"))
+    assert removed.result is None and not (config_dir / "Backups").exists()
+
+
+def test_copying_a_missing_file_is_a_clear_error(config_dir: Path):
+    run = run_workload(
+        container_for(config_dir), lambda wl: wl.copy_file("/config/prowlarr.db", "/config/x")
+    )
+
+    assert isinstance(run.result, workload.FileAccessError)
+    assert str(run.result).startswith("cannot copy /config/prowlarr.db to /config/x: ")
