@@ -20,6 +20,7 @@ from charms.prowlarr_k8s.v0.media_indexer import (
 
 import api_key
 import auth
+import backup
 import host_config
 import ingress
 from api_key import SECRET_LABEL, RotationError
@@ -93,6 +94,7 @@ class _Outcome:
     statuses: list[ops.StatusBase] = field(default_factory=list[ops.StatusBase])
     synced: int | None = None
     url: str = ""  # where users reach Prowlarr, when an ingress gives a URL
+    copied: str = ""  # the pre-refresh copy made in this dispatch, if any
 
     def block(self, message: str) -> None:
         self.statuses.append(ops.BlockedStatus(message))
@@ -115,6 +117,7 @@ class ProwlarrCharm(ops.CharmBase):
         self.media_indexer = MediaIndexerProvider(self)
         self.observability = Observability(self.model, self.meta.name)
         self._outcome: _Outcome | None = None
+        self._skip_pre_refresh_copy = False  # set by skip-pre-refresh-backup for its dispatch
 
         for event in (
             self.on.install,
@@ -140,6 +143,13 @@ class ProwlarrCharm(ops.CharmBase):
         framework.observe(self.on.rotate_api_key_action, self._on_rotate_api_key)
         framework.observe(self.on.sync_indexers_action, self._on_sync_indexers)
         framework.observe(self.on.get_ui_credentials_action, self._on_get_ui_credentials)
+        for action in (
+            self.on.create_backup_action,
+            self.on.list_backups_action,
+            self.on.restore_backup_action,
+        ):
+            framework.observe(action, self._on_backup_action)
+        framework.observe(self.on.skip_pre_refresh_backup_action, self._on_skip_pre_refresh)
         framework.observe(self.on.secret_changed, self._on_secret_changed)
         framework.observe(self.on.secret_rotate, self._on_secret_rotate)
         framework.observe(self.on.secret_remove, self._on_secret_remove)
@@ -241,11 +251,14 @@ class ProwlarrCharm(ops.CharmBase):
         if not self.model.storages.get("config"):
             outcome.wait("waiting for the config storage")
             return None
+        # Before Prowlarr first starts in a new container (a refresh): copy its database.
+        copy = None if self._skip_pre_refresh_copy else backup.PreRefreshCopy(self.workload)
         try:
-            ensured = self.workload.ensure(spec)
+            ensured = self.workload.ensure(spec, before_first_start=copy.make if copy else None)
         except WorkloadError as e:
             _report_workload_error(outcome, e)
             return None
+        outcome.copied = copy.made if copy else ""
         if ensured.seeded:
             logger.info("wrote a fresh API key into config.xml before Prowlarr's first start")
         if ensured.started:
@@ -378,6 +391,11 @@ class ProwlarrCharm(ops.CharmBase):
         unset = HostSettings(application_url="").fingerprint()
         if link.fingerprint() != applied.get("ingress", unset):
             wanted["ingress"] = (link.fingerprint(), link)
+        # The backup schedule; Prowlarr refuses every host-config PUT until its login has a user.
+        schedule = backup.schedule(config.backup_interval, config.backup_retention)
+        has_user = "auth" in wanted or "auth" in applied
+        if has_user and schedule.fingerprint() != applied.get("backup"):
+            wanted["backup"] = (schedule.fingerprint(), schedule)
         if not wanted:
             return
         settings = HostSettings()
@@ -603,7 +621,8 @@ class ProwlarrCharm(ops.CharmBase):
         synced = outcome.synced or 0
         noun = "application" if synced == 1 else "applications"
         where = f" · {outcome.url}" if outcome.url else ""
-        event.add_status(ops.ActiveStatus(f"{synced} {noun} synced{where}"))
+        copied = f" · pre-refresh copy {outcome.copied}" if outcome.copied else ""
+        event.add_status(ops.ActiveStatus(f"{synced} {noun} synced{where}{copied}"))
 
     # ----------------------------------------------------------------- rotation
 
@@ -732,6 +751,66 @@ class ProwlarrCharm(ops.CharmBase):
         event.set_results(
             {"status": done.status, "message": done.message or "", "applications": applications}
         )
+
+    # ----------------------------------------------------------------- backups
+
+    def _on_backup_action(self, event: ops.ActionEvent) -> None:
+        """create-backup, list-backups and restore-backup: backup.py does the work."""
+        action = event.handle.kind.removesuffix("_action").replace("_", "-")
+        if not self.unit.is_leader():
+            event.fail(LEADER_ONLY.format(action=action))
+            return
+        memory = Memory.of(self.model, PEER_RELATION)
+        results: dict[str, object] = {}
+        restored: backup.Restored | None = None
+        try:
+            prowlarr, _, spec = self._action_context()
+            if not header_safe(prowlarr.api_key):
+                raise _ActionError(UNUSABLE_KEY)
+            with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
+                if action == "create-backup":
+                    results = backup.create(client, memory, self.unit.name)
+                elif action == "list-backups":
+                    results = backup.listing(client, self.workload)
+                else:
+                    backup_id = int(event.params["id"])
+                    restored = backup.restore(client, self.workload, spec, backup_id, memory)
+        except (_ActionError, backup.BackupError) as e:
+            event.fail(f"{action}: {e}")
+            return
+        except ProwlarrError as e:
+            event.fail(f"{action}: Prowlarr: {e}")
+            return
+        if restored is not None:
+            self._reconcile()  # the restored key, applications and host settings
+            results = backup.after_restore(self.workload, spec, restored, prowlarr.api_key)
+        event.set_results(results)
+
+    def _on_skip_pre_refresh(self, event: ops.ActionEvent) -> None:
+        """Start Prowlarr in a new container without the pre-refresh copy that failed."""
+        if not self.unit.is_leader():
+            event.fail(LEADER_ONLY.format(action="skip-pre-refresh-backup"))
+            return
+        try:
+            if not self.workload.can_connect():
+                raise _ActionError("the prowlarr container is not reachable")
+            if self.workload.is_planned():
+                raise _ActionError(
+                    "nothing to skip: Prowlarr has already started in this container"
+                )
+            logger.warning("starting Prowlarr without a pre-refresh copy, as asked")
+            self._skip_pre_refresh_copy = True
+            self._reconcile()
+            running = self.workload.is_running()
+        except (_ActionError, WorkloadError) as e:
+            event.fail(str(e))
+            return
+        if not running:
+            outcome = self._outcome or _Outcome()
+            reasons = "; ".join(s.message for s in outcome.statuses) or "see juju status"
+            event.fail(f"Prowlarr did not start: {reasons}")
+            return
+        event.set_results({"started": "Prowlarr, without a pre-refresh copy"})
 
 
 def _changed_secret(event: ops.EventBase | None) -> str:

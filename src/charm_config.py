@@ -56,6 +56,8 @@ class CharmConfig:
     api_key_rotation: KeyRotation
     url_base: str = ""  # "" or "/base"
     ui_credentials: str = ""  # ID of the user secret holding the UI login, or ""
+    backup_interval: int = 7  # days between Prowlarr's scheduled backups
+    backup_retention: int = 28  # days Prowlarr keeps its scheduled backups
 
 
 class InvalidConfigError(Exception):
@@ -70,6 +72,14 @@ def _parse(options: Mapping[str, object], name: str, enum: type[Enum], default: 
     except ValueError:
         allowed = ", ".join(str(member.value) for member in enum)
         raise InvalidConfigError(f"invalid {name} {raw!r}: use one of {allowed}") from None
+
+
+def _days(options: Mapping[str, object], name: str, default: int, most: int) -> int:
+    """A whole number of days from 1 to `most`; InvalidConfigError naming the option."""
+    raw = options.get(name, default)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= most:
+        raise InvalidConfigError(f"invalid {name} {raw!r}: use a number of days from 1 to {most}")
+    return raw
 
 
 def load_config(options: Mapping[str, object]) -> CharmConfig:
@@ -92,6 +102,12 @@ def load_config(options: Mapping[str, object]) -> CharmConfig:
         errors.append(f"invalid url-base {raw_base[:60]!r}: {e}")
         url_base = ""
     ui_credentials = str(options.get("ui-credentials") or "").strip()
+    days: dict[str, int] = {}
+    for name, default, most in (("backup-interval", 7, 7), ("backup-retention", 28, 90)):
+        try:
+            days[name] = _days(options, name, default, most)
+        except InvalidConfigError as e:
+            errors.append(str(e))
     if errors:
         raise InvalidConfigError("; ".join(errors))
     return CharmConfig(
@@ -100,4 +116,6 @@ def load_config(options: Mapping[str, object]) -> CharmConfig:
         api_key_rotation=KeyRotation(values["api-key-rotation"]),
         url_base=url_base,
         ui_credentials=ui_credentials,
+        backup_interval=days["backup-interval"],
+        backup_retention=days["backup-retention"],
     )

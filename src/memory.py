@@ -19,6 +19,7 @@ APPLICATIONS = "applications"  # registration records (registration.ManagedRecor
 PUBLISHED = "published"  # relation id -> digest of the media-indexer data granted and written
 API_KEY_SECRET = "api-key-secret"  # noqa: S105 - a key name: {"id", "rotation"} of the secret
 HOST_CONFIG = "host-config"  # capability -> fingerprint of the host settings it applied
+BACKUPS = "backups"  # id -> name of each Prowlarr backup create-backup made (pruning)
 
 
 class Memory:
