@@ -630,3 +630,25 @@ def test_skip_without_a_reachable_container_fails_clearly(ctx: Ctx, config_dir: 
     with pytest.raises(testing.ActionFailed) as failure:
         ctx.run(ctx.on.action("skip-pre-refresh-backup"), state)
     assert failure.value.message == "the prowlarr container is not reachable"
+
+
+def test_an_application_registered_after_the_backup_is_registered_again(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    out = ctx.run(ctx.on.update_status(), deployment(config_dir))
+    out = ctx.run(ctx.on.action("create-backup"), out)
+    backup_id = (ctx.action_results or {})["id"]
+    out = dataclasses.replace(
+        out,
+        relations={*out.relations, RADARR.relation},
+        secrets={*out.secrets, RADARR.secret},
+    )
+    out = ctx.run(ctx.on.relation_changed(RADARR.relation, remote_unit=0), out)
+    assert [a.name for a in running.applications.values()] == ["radarr"]
+
+    out = ctx.run(ctx.on.action("restore-backup", params={"id": backup_id}), out)
+
+    [app] = running.applications.values()
+    assert (app.name, app.fields["apiKey"]) == ("radarr", RADARR_KEY)
+    assert (ctx.action_results or {})["applications-rechecked"] == 1
+    assert out.unit_status == testing.ActiveStatus("1 application synced")
