@@ -424,6 +424,36 @@ async def registered_tester(ops_test: OpsTest) -> ProwlarrApplication | None:
     return found[0] if found else None
 
 
+# -- backups --------------------------------------------------------------------------------------
+
+MANUAL_BACKUPS = "/config/Backups/manual"
+PRE_REFRESH_COPIES = "/config/Backups/pre-refresh"
+
+
+async def container_ls(ops_test: OpsTest, path: str, unit: str = PROWLARR_UNIT) -> list[str]:
+    """The names in a directory of the Prowlarr container ([] when it does not exist)."""
+    command = f"ls -1 {path} 2>/dev/null || true"
+    out = await juju(
+        ops_test, "ssh", "--pty=false", "--container", PROWLARR_CONTAINER, unit, command
+    )
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class ListedBackup:
+    """One row of list-backups' table: ID TYPE SIZE (number and unit) TIME NAME."""
+
+    id: str
+    type: str
+    name: str
+
+
+def listed_backups(table: str) -> list[ListedBackup]:
+    """Parse the `backups` result of list-backups (its first line is the header)."""
+    rows = [line.split() for line in table.splitlines()[1:] if line.strip()]
+    return [ListedBackup(id=row[0], type=row[1], name=row[-1]) for row in rows if len(row) >= 6]
+
+
 # -- the tester's view ----------------------------------------------------------------------------
 
 

@@ -24,6 +24,8 @@ from pytest_operator.plugin import OpsTest
 from tests.integration.helpers import (
     ENDPOINT,
     INSTANCE_NAME,
+    MANUAL_BACKUPS,
+    PRE_REFRESH_COPIES,
     PROWLARR,
     PROWLARR_PORT,
     PROWLARR_UNIT,
@@ -37,11 +39,13 @@ from tests.integration.helpers import (
     UI_SECRET_LABEL,
     charm_revision,
     check_prowlarr_key,
+    container_ls,
     fake_radarr_stats,
     grant_targets,
     http_status_from_prowlarr,
     juju,
     kubernetes_secret_key,
+    listed_backups,
     media_indexer_configs,
     model_name,
     model_of,
@@ -484,15 +488,50 @@ async def test_scale_back_to_one(ops_test: OpsTest) -> None:
     assert units[PROWLARR_UNIT].synced == 1, "with the tester still registered"
 
 
+@pytest.mark.abort_on_fail
+async def test_create_backup_then_list_backups_shows_it(ops_test: OpsTest) -> None:
+    """Step 13b: `create-backup` makes a manual backup; `list-backups` shows it; no key."""
+    key = await reveal(ops_test, (await the_secret(ops_test, SECRET_LABEL)).id)
+
+    created = await run_action(ops_test, PROWLARR_UNIT, "create-backup")
+
+    assert created.status == "completed", f"create-backup completes ({created.message})"
+    name = created.results.get("name", "")
+    assert name.startswith("prowlarr_backup_v") and name.endswith(".zip"), (
+        f"Prowlarr named the backup as it does ({name!r})"
+    )
+    assert created.results.get("path") == f"{MANUAL_BACKUPS}/{name}"
+    assert created.results.get("copy-command", "").startswith("juju scp --container prowlarr ")
+    assert not any(key.found_in(value) for value in created.results.values()), (
+        "the result names the backup, never the key it holds"
+    )
+    assert name in await container_ls(ops_test, MANUAL_BACKUPS), "the zip is on the storage"
+
+    listed = await run_action(ops_test, PROWLARR_UNIT, "list-backups")
+
+    assert listed.status == "completed", f"list-backups completes ({listed.message})"
+    rows = listed_backups(listed.results.get("backups", ""))
+    mine = [row for row in rows if row.name == name]
+    assert len(mine) == 1, f"list-backups shows the new backup: {listed.results.get('backups')}"
+    assert mine[0].id == created.results.get("id"), "with the id create-backup returned"
+    assert mine[0].type == "manual"
+    assert not any(key.found_in(value) for value in listed.results.values())
+
+
 async def test_refresh_keeps_the_key_and_the_application(
     ops_test: OpsTest, prowlarr_charm: Path, charm_resources: list[str]
 ) -> None:
-    """Step 14: `juju refresh prowlarr --path <same build>`: key and application survive."""
+    """Step 14: `juju refresh prowlarr --path <same build>`: key and application survive.
+
+    The refresh gives the unit a new pod; before Prowlarr first starts in it, the charm copies
+    the database and config.xml to /config/Backups/pre-refresh/<UTC time>/.
+    """
     secret = await the_secret(ops_test, SECRET_LABEL)
     key = await reveal(ops_test, secret.id)
     app = await registered_tester(ops_test)
     assert app is not None, "precondition: the tester is registered before the upgrade"
     revision = await charm_revision(ops_test, PROWLARR)
+    copies_before = set(await container_ls(ops_test, PRE_REFRESH_COPIES))
 
     await juju(ops_test, "refresh", PROWLARR, "--path", str(prowlarr_charm), *charm_resources)
 
@@ -518,3 +557,42 @@ async def test_refresh_keeps_the_key_and_the_application(
     check = await check_prowlarr_key(ops_test)
     assert check["key-sha256-prefix"] == key.fingerprint, "the tester still holds the same key"
     assert check["accepted"] == "true", "and Prowlarr still accepts it"
+
+    new_copies = set(await container_ls(ops_test, PRE_REFRESH_COPIES)) - copies_before
+    assert new_copies, f"the refresh left a copy in {PRE_REFRESH_COPIES} (`ls` shows none new)"
+    newest = max(new_copies)
+    copied = await container_ls(ops_test, f"{PRE_REFRESH_COPIES}/{newest}")
+    assert {"prowlarr.db", "config.xml", "manifest.json"} <= set(copied), (
+        f"the copy holds the database, config.xml and its manifest ({copied})"
+    )
+
+
+async def test_restore_backup_brings_back_the_backup_and_keeps_everything_working(
+    ops_test: OpsTest,
+) -> None:
+    """Step 15: `restore-backup id=<step 13b's>`: Prowlarr restarts on it; all is active again."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    listed = await run_action(ops_test, PROWLARR_UNIT, "list-backups")
+    manual = [
+        row for row in listed_backups(listed.results.get("backups", "")) if row.type == "manual"
+    ]
+    assert manual, "precondition: step 13b's backup is listed"
+    newest = manual[0]  # the table is newest first
+
+    restored = await run_action(ops_test, PROWLARR_UNIT, "restore-backup", f"id={newest.id}")
+
+    assert restored.status == "completed", f"restore-backup completes ({restored.message})"
+    assert restored.results.get("restored") == newest.name
+    assert restored.results.get("api-key") == "unchanged", (
+        "no rotation since the backup: the restored config.xml holds the same key"
+    )
+    assert restored.results.get("indexer-sync") == "completed"
+    async with ops_test.fast_forward():
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER], status="active", timeout=TIMEOUT
+        )
+    assert (await the_secret(ops_test, SECRET_LABEL)).revision == secret.revision
+    assert await registered_tester(ops_test) is not None, "the tester is registered"
+    check = await check_prowlarr_key(ops_test)
+    assert check["accepted"] == "true", "Prowlarr still accepts the key the tester holds"
