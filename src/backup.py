@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -324,9 +323,8 @@ class PreRefreshCopy:
     `make` is the `before_first_start` of `Workload.ensure`; `made` then names the copy.
     """
 
-    def __init__(self, workload: Workload, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, workload: Workload) -> None:
         self.workload = workload
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
         self.made = ""
 
     def make(self) -> None:
@@ -338,10 +336,11 @@ class PreRefreshCopy:
         if DATABASE not in present:
             logger.info("no %s in %s yet: no pre-refresh copy needed", DATABASE, CONFIG_DIR)
             return
-        name = self._new_name()
+        now = datetime.now(timezone.utc)
+        name = self._new_name(now)
         target = f"{PRE_REFRESH_DIR}/{name}"
         try:
-            self._copy(target, [f for f in PRE_REFRESH_FILES if f in present])
+            self._copy(target, [f for f in PRE_REFRESH_FILES if f in present], now)
         except WorkloadError as e:
             self._discard(target)
             raise self._failed(e) from None
@@ -353,8 +352,9 @@ class PreRefreshCopy:
         )
         self._prune()
 
-    def _new_name(self) -> str:
-        stamp = self._clock().astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    def _new_name(self, now: datetime) -> str:
+        """The UTC time to the second; -2, -3... when that name is taken."""
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
         try:
             taken = set(self.workload.list_dir(PRE_REFRESH_DIR))
         except WorkloadError as e:
@@ -365,7 +365,7 @@ class PreRefreshCopy:
             name = f"{stamp}-{n}"
         return name
 
-    def _copy(self, target: str, files: list[str]) -> None:
+    def _copy(self, target: str, files: list[str], now: datetime) -> None:
         for directory in (BACKUPS_DIR, PRE_REFRESH_DIR, target):
             self.workload.make_private_dir(directory)
         copied = {
@@ -373,7 +373,7 @@ class PreRefreshCopy:
             for name in files
         }
         manifest = {
-            "made": utc_text(self._clock()),
+            "made": utc_text(now),
             "why": "before Prowlarr's first start in a new container (a refresh or a new pod)",
             "files": {name: {"size": c.size, "sha256": c.sha256} for name, c in copied.items()},
         }
