@@ -29,7 +29,14 @@ from host_config import HostSettings
 from memory import APPLICATIONS, BACKUPS, HOST_CONFIG, Memory
 from prowlarr import Backup, ProwlarrClient, ProwlarrError, ProwlarrTimeoutError, header_safe
 from registration import dump_records, load_records
-from workload import CONFIG_DIR, CONTAINER_NAME, Workload, WorkloadError, WorkloadSpec
+from workload import (
+    CONFIG_DIR,
+    CONTAINER_NAME,
+    PebbleUnreachableError,
+    Workload,
+    WorkloadError,
+    WorkloadSpec,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -328,11 +335,23 @@ class PreRefreshCopy:
         self.made = ""
 
     def make(self) -> None:
-        """Copy, then keep the newest copies; PreRefreshCopyError (nothing starts) on failure."""
+        """Copy, then keep the newest copies; PreRefreshCopyError (nothing starts) on failure.
+
+        Pebble not answering is no failure of the copy: the container is (re)starting, nothing
+        starts meanwhile and the next hook tries again (Waiting).
+        """
         try:
-            present = set(self.workload.list_dir(CONFIG_DIR))
+            self._make()
+        except PebbleUnreachableError:
+            raise
         except WorkloadError as e:
-            raise self._failed(e) from None
+            raise PreRefreshCopyError(
+                f"no pre-refresh copy ({e}), so Prowlarr is not started: fix it, or run "
+                "skip-pre-refresh-backup to start without one"
+            ) from None
+
+    def _make(self) -> None:
+        present = set(self.workload.list_dir(CONFIG_DIR))
         if DATABASE not in present:
             logger.info("no %s in %s yet: no pre-refresh copy needed", DATABASE, CONFIG_DIR)
             return
@@ -341,9 +360,9 @@ class PreRefreshCopy:
         target = f"{PRE_REFRESH_DIR}/{name}"
         try:
             self._copy(target, [f for f in PRE_REFRESH_FILES if f in present], now)
-        except WorkloadError as e:
+        except WorkloadError:
             self._discard(target)
-            raise self._failed(e) from None
+            raise
         self.made = name
         logger.info(
             "pre-refresh copy of Prowlarr's database and config.xml: %s (the newest %d are kept)",
@@ -355,10 +374,7 @@ class PreRefreshCopy:
     def _new_name(self, now: datetime) -> str:
         """The UTC time to the second; -2, -3... when that name is taken."""
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
-        try:
-            taken = set(self.workload.list_dir(PRE_REFRESH_DIR))
-        except WorkloadError as e:
-            raise self._failed(e) from None
+        taken = set(self.workload.list_dir(PRE_REFRESH_DIR))
         name, n = stamp, 1
         while name in taken:
             n += 1
@@ -400,10 +416,3 @@ class PreRefreshCopy:
 
     def _complete(self, name: str) -> bool:
         return MANIFEST in self.workload.list_dir(f"{PRE_REFRESH_DIR}/{name}")
-
-    @staticmethod
-    def _failed(error: WorkloadError) -> PreRefreshCopyError:
-        return PreRefreshCopyError(
-            f"no pre-refresh copy ({error}), so Prowlarr is not started: fix it, or run "
-            "skip-pre-refresh-backup to start without one"
-        )

@@ -547,8 +547,8 @@ def failing_copy(
         ),
         (
             "pull",
-            pebble.ConnectionError("cannot connect to Pebble"),
-            "copying /config/prowlarr.db to /config/Backups/pre-refresh/",
+            pebble.PathError("permission-denied", "open /config/prowlarr.db: permission denied"),
+            "cannot copy /config/prowlarr.db to /config/Backups/pre-refresh/",
         ),
     ],
 )
@@ -652,3 +652,23 @@ def test_an_application_registered_after_the_backup_is_registered_again(
     assert (app.name, app.fields["apiKey"]) == ("radarr", RADARR_KEY)
     assert (ctx.action_results or {})["applications-rechecked"] == 1
     assert out.unit_status == testing.ActiveStatus("1 application synced")
+
+
+def test_pebble_going_away_during_the_copy_is_a_wait_and_starts_nothing(
+    ctx: Ctx,
+    config_dir: Path,
+    running: FakeProwlarr,
+    deployed: testing.State,
+    failing_copy: Callable[[str, Exception | None], None],
+):
+    failing_copy("pull", pebble.ConnectionError("cannot connect to Pebble"))
+
+    out = refresh(ctx, deployed, config_dir, "ready")
+
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for Pebble in the prowlarr container (copying /config/prowlarr.db to "
+        f"/config/Backups/pre-refresh/{out.unit_status.message.split('/')[-2]}/prowlarr.db "
+        "failed: cannot connect to Pebble)"
+    )
+    assert not running.running
+    assert copies(config_dir) == []
