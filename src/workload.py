@@ -421,20 +421,7 @@ class Workload:
         return same
 
     def _push_config(self, text: str) -> None:
-        try:
-            with _pebble(f"writing {CONFIG_XML}"):
-                self.container.push(
-                    CONFIG_XML,
-                    text,
-                    make_dirs=True,
-                    permissions=0o600,
-                    user=USER,
-                    user_id=UID,
-                    group=GROUP,
-                    group_id=GID,
-                )
-        except pebble.PathError as e:
-            raise FileAccessError(f"cannot write {CONFIG_XML}: {_short(e.message)}") from None
+        self.write_private_file(CONFIG_XML, text)
 
     def ensure_ownership(self) -> bool:
         """Give /config to abc (911:911) when it is owned by someone else; return whether it did.
@@ -550,12 +537,16 @@ class Workload:
         return CopiedFile(target, digest.size, digest.sha256.hexdigest())
 
     def write_private_file(self, path: str, text: str) -> None:
-        """Write `text` to `path`, owned by abc, mode 0600. Raises WorkloadError."""
+        """Write `text` to `path` (and missing parents), owned by abc, mode 0600.
+
+        Raises WorkloadError.
+        """
         try:
             with _pebble(f"writing {path}"):
                 self.container.push(
                     path,
                     text,
+                    make_dirs=True,
                     permissions=0o600,
                     user=USER,
                     user_id=UID,
