@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypedDict
 
 import ops
 from ops import pebble
@@ -502,10 +502,7 @@ class Workload:
                     path,
                     make_parents=True,
                     permissions=0o700,
-                    user=USER,
-                    user_id=UID,
-                    group=GROUP,
-                    group_id=GID,
+                    **_owner(),
                 )
         except pebble.PathError as e:
             raise FileAccessError(f"cannot create {path}: {_short(e.message)}") from None
@@ -525,10 +522,7 @@ class Workload:
                     target,
                     io.BufferedReader(digest),
                     permissions=0o600,
-                    user=USER,
-                    user_id=UID,
-                    group=GROUP,
-                    group_id=GID,
+                    **_owner(),
                 )
         except pebble.PathError as e:
             raise FileAccessError(
@@ -548,10 +542,7 @@ class Workload:
                     text,
                     make_dirs=True,
                     permissions=0o600,
-                    user=USER,
-                    user_id=UID,
-                    group=GROUP,
-                    group_id=GID,
+                    **_owner(),
                 )
         except pebble.PathError as e:
             raise FileAccessError(f"cannot write {path}: {_short(e.message)}") from None
@@ -563,6 +554,18 @@ class Workload:
                 self.container.remove_path(path, recursive=True)
         except pebble.PathError as e:
             raise FileAccessError(f"cannot remove {path}: {_short(e.message)}") from None
+
+
+class _Owner(TypedDict):
+    user: str
+    user_id: int
+    group: str
+    group_id: int
+
+
+def _owner() -> _Owner:
+    """Pebble's ownership arguments for a file or directory of Prowlarr's user (abc)."""
+    return {"user": USER, "user_id": UID, "group": GROUP, "group_id": GID}
 
 
 @dataclass(frozen=True)
