@@ -29,7 +29,7 @@ from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.recorder import CallRecorder
 from tests.unit.test_auth import host_config_puts
 from tests.unit.test_charm import USER_KEY, started, steady_state, write_config_xml
-from tests.unit.test_hardening import change_error
+from tests.unit.test_hardening import change_error, seen_text
 from tests.unit.test_registration import RADARR, RADARR_KEY, RADARR_KEY_2, deployment
 
 Ctx = testing.Context[ProwlarrCharm]
@@ -41,17 +41,6 @@ COPY_NAME = re.compile(r"\d{8}T\d{6}Z(-\d+)?")
 def logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
-
-
-def seen(ctx: Ctx, out: testing.State, caplog: pytest.LogCaptureFixture, *extra: str) -> str:
-    """Every place a key must never reach: logs (DEBUG too), statuses, results, databags."""
-    texts = [record.getMessage() for record in caplog.records]
-    texts += [str(status) for status in ctx.unit_status_history] + [str(out.unit_status)]
-    texts.append(json.dumps(ctx.action_results))
-    for rel in out.relations:
-        texts += [json.dumps(dict(rel.local_app_data)), json.dumps(dict(rel.local_unit_data))]
-    texts += [json.dumps(c.plan.to_dict()) for c in out.containers]
-    return "\n".join([*texts, *extra])
 
 
 @pytest.fixture
@@ -99,7 +88,7 @@ def test_create_backup_then_list_backups_shows_it(
     assert row.split()[0] == str(created["id"]) and row.split()[-1] == created["name"]
     assert created["id"] > 1000, "Prowlarr's ids are hash-derived, not 1, 2, 3"
     assert listed["pre-refresh"] == "none"
-    assert USER_KEY not in seen(ctx, listed_out, logged, json.dumps(created)), "...never a result"
+    assert USER_KEY not in seen_text(ctx, listed_out, logged) + json.dumps(created), "...never"
 
 
 def test_create_backup_keeps_the_newest_five_it_made_and_no_other(
@@ -263,7 +252,7 @@ def test_restoring_an_older_backup_brings_its_key_back_as_a_new_secret_revision(
     }
     assert out.unit_status == testing.ActiveStatus("1 application synced")
     keys = (USER_KEY, rotated_key, RADARR_KEY, RADARR_KEY_2)
-    text = seen(ctx, out, logged)
+    text = seen_text(ctx, out, logged)
     assert [key for key in keys if key in text] == []
 
     calls.reset()
@@ -438,7 +427,7 @@ def test_a_refresh_copies_the_database_before_prowlarr_first_starts(
     assert any(f"pre-refresh copy {name}" in s for s in statuses), statuses
     assert any(f"/config/Backups/pre-refresh/{name}" in r.getMessage() for r in logged.records)
     assert out.unit_status.name == "active"
-    assert USER_KEY not in seen(ctx, out, logged)
+    assert USER_KEY not in seen_text(ctx, out, logged)
 
 
 def test_a_copy_after_a_hard_stop_takes_the_write_ahead_log_too(
