@@ -3,7 +3,8 @@
 config.xml is the source of truth for the key; the secret follows it. A rotation goes through
 Prowlarr's own ResetApiKey command, which Prowlarr runs in the background: from the moment it has
 run, Prowlarr rejects the old key on every request, including the command's own status URL, so
-the command is followed with the key config.xml then holds.
+the command is followed with the key config.xml then holds. The secret is only ever written with
+a key Prowlarr has been seen to accept.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from dataclasses import dataclass, field
 import ops
 
 from memory import API_KEY_SECRET, Memory
-from prowlarr import ProwlarrAuthError, ProwlarrClient, ProwlarrError, ProwlarrTimeoutError
+from prowlarr import (
+    ProwlarrAuthError,
+    ProwlarrClient,
+    ProwlarrError,
+    ProwlarrTimeoutError,
+    header_safe,
+)
+from workload import Workload, WorkloadError, WorkloadSpec, generate_api_key
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +84,53 @@ def reset_api_key(
             raise RotationError("Prowlarr still accepts the old key")
     except ProwlarrError as e:
         raise RotationError(f"Prowlarr: {e}") from None
+    return new_key
+
+
+def rotate(
+    workload: Workload,
+    spec: WorkloadSpec,
+    current_key: str,
+    *,
+    timeout: float,
+    startup_wait: float,
+) -> str:
+    """Make Prowlarr change its key and verify the new one; return it. Raises RotationError.
+
+    Prowlarr's own ResetApiKey does it. A key no HTTP header can carry cannot even ask for
+    that: a fresh key is written into config.xml and loaded by a restart through Pebble.
+    """
+    if not header_safe(current_key):
+        return _rotate_in_file(workload, spec, startup_wait)
+
+    def read_key() -> str | None:
+        try:
+            config = workload.read_config()
+        except WorkloadError as e:
+            raise RotationError(str(e)) from None
+        return config.api_key if config else None
+
+    with ProwlarrClient(current_key, spec.url_base) as client:
+        return reset_api_key(client, current_key, read_key, timeout=timeout)
+
+
+def _rotate_in_file(workload: Workload, spec: WorkloadSpec, startup_wait: float) -> str:
+    """Write a fresh key into config.xml, restart Prowlarr, check that it takes the key."""
+    new_key = generate_api_key()
+    try:
+        workload.write_api_key(new_key, spec)
+        workload.restart()
+    except WorkloadError as e:
+        raise RotationError(str(e)) from None
+    with ProwlarrClient(new_key, spec.url_base) as client:
+        if not client.wait_until_ready(timeout=startup_wait):
+            raise RotationError("Prowlarr did not come back after the restart")
+        try:
+            accepted = client.key_accepted(new_key)
+        except ProwlarrError as e:
+            raise RotationError(f"Prowlarr: {e}") from None
+    if not accepted:
+        raise RotationError("Prowlarr rejects the new key written to config.xml")
     return new_key
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import ops
+from charms.prowlarr_k8s.v0.media_indexer import secret_unique_id
 
 from host_config import HostSettings
 from prowlarr import ProwlarrClient
@@ -120,3 +121,48 @@ def generated(model: ops.Model, app: ops.Application, *, create: bool) -> Creden
 def verify(client: ProwlarrClient, credentials: Credentials) -> bool:
     """Whether Prowlarr's login page takes these credentials. Raises ProwlarrError."""
     return client.login(credentials.username, credentials.password)
+
+
+@dataclass(frozen=True)
+class Login:
+    """Credentials to apply, and the fingerprint to remember once they are."""
+
+    fingerprint: str
+    credentials: Credentials
+
+
+def login_to_apply(
+    model: ops.Model,
+    app: ops.Application,
+    client: ProwlarrClient,
+    option: str,
+    remembered: str,
+    *,
+    started: bool,
+    changed_secret: str,
+) -> Login | None:
+    """The UI login to apply to Prowlarr, or None when Prowlarr already has it.
+
+    `option` is the `ui-credentials` secret ID ("" for the generated login), `remembered` the
+    fingerprint applied last. Nothing is read while the same secret is applied and nothing says
+    it changed (`changed_secret`: the unique ID of a secret whose secret-changed this is); after
+    a (re)start of Prowlarr the login is tried, and a refused one is applied again. Raises
+    CredentialsError or ProwlarrError.
+    """
+    source = secret_unique_id(option) if option else "generated"
+    if remembered.startswith(f"{source}:") and not started and changed_secret != source:
+        return None
+    if option:
+        creds = read_user_secret(model, option, refresh=changed_secret == source)
+    else:
+        creds = generated(model, app, create=True)
+        assert creds is not None  # noqa: S101 - created when missing
+    fingerprint = f"{source}:{creds.fingerprint()}"
+    if fingerprint == remembered:
+        if verify(client, creds):
+            return None
+        logger.warning("Prowlarr no longer takes the charm's UI login: applying it again")
+        fingerprint = f"{source}:"  # differs from what is remembered: applied again
+    elif not creds.user_supplied and not remembered:
+        logger.info("Prowlarr's UI login: the charm's generated credentials apply from now on")
+    return Login(fingerprint, creds)

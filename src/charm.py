@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
 from dataclasses import dataclass, field
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
     ApiKeyChangedEvent,
-    ApiKeyStatus,
     MediaIndexerProvider,
-    MediaIndexerRequirerData,
-    RemoteData,
     secret_unique_id,
 )
 
@@ -23,12 +19,14 @@ import auth
 import backup
 import host_config
 import ingress
+import managers
 from api_key import SECRET_LABEL, RotationError
 from auth import CredentialsError
 from charm_config import CharmConfig, InvalidConfigError, load_config
 from host_config import HostSettings
 from memory import APPLICATIONS, HOST_CONFIG, PUBLISHED, Memory
 from observability import Applied, ExporterInput, Observability, refresh_events
+from problem import Problem
 from prowlarr import (
     Application,
     ProwlarrAuthError,
@@ -40,9 +38,6 @@ from prowlarr import (
     header_safe,
 )
 from registration import (
-    IMPLEMENTATIONS,
-    DesiredApplication,
-    ManagedRecord,
     dump_records,
     load_records,
     sync_applications,
@@ -56,7 +51,6 @@ from workload import (
     Workload,
     WorkloadError,
     WorkloadSpec,
-    generate_api_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,16 +71,6 @@ UNUSABLE_KEY = (
 )
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """What a registration pass works from, gathered by the reconcile."""
-
-    config: CharmConfig
-    spec: WorkloadSpec
-    own_secret_id: str
-    refresh_relation: int | None = None  # its manager's secret changed: read the latest
-
-
 @dataclass
 class _Outcome:
     """What this dispatch found out; collect-status turns it into the unit status."""
@@ -95,6 +79,10 @@ class _Outcome:
     synced: int | None = None
     url: str = ""  # where users reach Prowlarr, when an ingress gives a URL
     copied: str = ""  # the pre-refresh copy made in this dispatch, if any
+
+    def add(self, *problems: Problem) -> None:
+        for problem in problems:
+            (self.wait if problem.waiting else self.block)(problem.message)
 
     def block(self, message: str) -> None:
         self.statuses.append(ops.BlockedStatus(message))
@@ -168,7 +156,7 @@ class ProwlarrCharm(ops.CharmBase):
             return
         exposed = self._ingress_url(outcome)
         spec = self._workload_spec(config, exposed)
-        self._request_ingress(spec.url_base)
+        ingress.request(self.model, spec.url_base, PORT)
         ensured = self._ensure_workload(outcome, spec)
         if ensured is None:
             return
@@ -191,8 +179,16 @@ class ProwlarrCharm(ops.CharmBase):
             self._host_settings(
                 outcome, client, memory, config, started=ensured.started, changed_secret=changed
             )
-            refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
-            self._register(outcome, client, apps, _Inputs(config, spec, own_id, refresh), memory)
+            context = managers.Context(
+                own_secret_id=own_id,
+                prowlarr_url=self._api_url + spec.url_base,
+                sync_level=config.sync_level.prowlarr,
+                model_uuid=self.model.uuid,
+                refresh_relation=event.relation_id
+                if isinstance(event, ApiKeyChangedEvent)
+                else None,
+            )
+            self._register(outcome, client, apps, context, memory)
 
     def _publish(self, secret: ops.Secret, spec: WorkloadSpec, memory: Memory) -> None:
         """Grant the key's secret to each media manager and publish its ID, once per change."""
@@ -221,30 +217,15 @@ class ProwlarrCharm(ops.CharmBase):
         return WorkloadSpec(log_level=config.log_level, url_base=url_base)
 
     def _ingress_url(self, outcome: _Outcome) -> ingress.IngressUrl | None:
-        """The URL the ingress provider gave, if any (a broken relation is gone already)."""
-        relation = self.model.get_relation(ingress.RELATION)
-        if relation is None or relation.app is None:  # pyright: ignore[reportUnnecessaryComparison]
-            return None
+        """The URL the ingress provider gave, if any (ingress.py)."""
         try:
-            exposed = ingress.read_url(relation.data[relation.app])
+            exposed = ingress.answered(self.model)
         except ingress.IngressError as e:
             outcome.block(f"ingress: {e}")
             return None
         if exposed is not None:
             outcome.url = exposed.url
         return exposed
-
-    def _request_ingress(self, url_base: str | None) -> None:
-        """Ask the ingress for a route to Prowlarr: the leader the app data, each unit its host."""
-        relation = self.model.get_relation(ingress.RELATION)
-        if relation is None:
-            return
-        if url_base is not None and self.unit.is_leader():
-            app_data = ingress.requirer_app_data(self.model.name, self.app.name, PORT, url_base)
-            ingress.write(relation.data[self.app], app_data)
-        address = self.model.get_binding(relation).network.bind_address
-        unit_data = ingress.requirer_unit_data(socket.getfqdn(), str(address) if address else None)
-        ingress.write(relation.data[self.unit], unit_data)
 
     def _ensure_workload(self, outcome: _Outcome, spec: WorkloadSpec) -> Ensured | None:
         """Wait for storage and Pebble, then make the container what `spec` says."""
@@ -273,13 +254,12 @@ class ProwlarrCharm(ops.CharmBase):
         applied = Applied.load(self._stored.observability)
         report = self.observability.reconcile(exporter, applied)
         self._stored.observability = report.applied.dump()
-        for problem in report.problems:
-            (outcome.wait if problem.waiting else outcome.block)(problem.message)
+        outcome.add(*report.problems)
 
     def _stand_by(self, outcome: _Outcome) -> None:
         """A non-leader does not run Prowlarr: the SQLite database cannot be shared."""
         outcome.block(STANDBY)
-        self._request_ingress(None)  # traefik's health check keeps traffic off this unit
+        ingress.request(self.model, None, PORT)  # its health check keeps traffic off this unit
         try:
             if self.workload.can_connect() and self.workload.is_running():
                 logger.info("stopping Prowlarr: this unit is not the leader")
@@ -380,11 +360,23 @@ class ProwlarrCharm(ops.CharmBase):
         """
         applied = memory.mapping(HOST_CONFIG)
         wanted: dict[str, tuple[str, HostSettings]] = {}
-        login = self._ui_login(
-            outcome, client, config, applied, started=started, changed_secret=changed_secret
-        )
-        if login is not None and login[0] != applied.get("auth"):
-            wanted["auth"] = (login[0], login[1].host_settings())
+        login = None
+        try:
+            login = auth.login_to_apply(
+                self.model,
+                self.app,
+                client,
+                config.ui_credentials,
+                applied.get("auth", ""),
+                started=started,
+                changed_secret=changed_secret,
+            )
+        except CredentialsError as e:
+            outcome.block(str(e))
+        except ProwlarrError as e:
+            outcome.wait(f"cannot check Prowlarr's UI login: {e}")
+        if login is not None:
+            wanted["auth"] = (login.fingerprint, login.credentials.host_settings())
         # Links in Prowlarr's notifications: the external URL; put back to empty only when the
         # charm had set one, so a URL set by hand without an ingress stays.
         link = HostSettings(application_url=outcome.url)
@@ -403,7 +395,7 @@ class ProwlarrCharm(ops.CharmBase):
             settings = settings.merge(part)
         try:
             host_config.apply(client, settings)
-            if login is not None and "auth" in wanted and not auth.verify(client, login[1]):
+            if login is not None and not auth.verify(client, login.credentials):
                 outcome.block("Prowlarr rejects the UI credentials the charm has just set")
                 del wanted["auth"]
         except ProwlarrError as e:
@@ -414,50 +406,6 @@ class ProwlarrCharm(ops.CharmBase):
         if not outcome.url:
             applied.pop("ingress", None)  # back to "no URL set by the charm"
         memory.put_mapping(HOST_CONFIG, applied)
-
-    def _ui_login(
-        self,
-        outcome: _Outcome,
-        client: ProwlarrClient,
-        config: CharmConfig,
-        applied: dict[str, str],
-        *,
-        started: bool,
-        changed_secret: str,
-    ) -> tuple[str, auth.Credentials] | None:
-        """The UI credentials and their fingerprint, when they may differ from what Prowlarr has.
-
-        Nothing is read while the same secret is applied and nothing says it changed; after a
-        (re)start the login is tried, and a refused one is applied again.
-        """
-        source = secret_unique_id(config.ui_credentials) if config.ui_credentials else "generated"
-        remembered = applied.get("auth", "")
-        if remembered.startswith(f"{source}:") and not started and changed_secret != source:
-            return None
-        try:
-            if config.ui_credentials:
-                creds = auth.read_user_secret(
-                    self.model, config.ui_credentials, refresh=changed_secret == source
-                )
-            else:
-                creds = auth.generated(self.model, self.app, create=True)
-                assert creds is not None  # noqa: S101 - created when missing
-        except CredentialsError as e:
-            outcome.block(str(e))
-            return None
-        fingerprint = f"{source}:{creds.fingerprint()}"
-        if fingerprint == remembered:
-            try:
-                if auth.verify(client, creds):
-                    return None
-            except ProwlarrError as e:
-                outcome.wait(f"cannot check Prowlarr's UI login: {e}")
-                return None
-            logger.warning("Prowlarr no longer takes the charm's UI login: applying it again")
-            fingerprint = f"{source}:"  # differs from what is remembered: applied again
-        elif not creds.user_supplied and not remembered:
-            logger.info("Prowlarr's UI login: the charm's generated credentials apply from now on")
-        return fingerprint, creds
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
         """The operator's UI credentials changed (media managers' keys: see api_key_changed)."""
@@ -496,20 +444,18 @@ class ProwlarrCharm(ops.CharmBase):
         outcome: _Outcome,
         client: ProwlarrClient,
         apps: list[Application],
-        inputs: _Inputs,
+        context: managers.Context,
         memory: Memory,
     ) -> None:
+        """Register each related media manager as a Prowlarr application (registration.py)."""
         if not memory.available:
             outcome.wait("waiting for the peer relation")
             return
         records = load_records(memory.raw(APPLICATIONS))
-        desired = [
-            wanted
-            for remote in self._claims(outcome, inputs.own_secret_id, records)
-            if (wanted := self._desired_for(outcome, remote, inputs))
-        ]
+        wanted = managers.wanted(self.media_indexer, context, records)
+        outcome.add(*wanted.problems)
         live = {relation.id for relation in self.media_indexer.relations}
-        report = sync_applications(client, apps, desired, records, live)
+        report = sync_applications(client, apps, wanted.applications, records, live)
         if report.created or report.updated or report.deleted:
             logger.info(
                 "Prowlarr applications: %d created, %d updated, %d deleted",
@@ -518,97 +464,8 @@ class ProwlarrCharm(ops.CharmBase):
                 report.deleted,
             )
         memory.put_raw(APPLICATIONS, dump_records(report.records) if report.records else "")
-        for problem in report.problems:
-            (outcome.wait if problem.waiting else outcome.block)(str(problem))
+        outcome.add(*(Problem(str(p), waiting=p.waiting) for p in report.problems))
         outcome.synced = report.synced
-
-    def _claims(
-        self, outcome: _Outcome, own_id: str, records: dict[int, ManagedRecord]
-    ) -> list[RemoteData[MediaIndexerRequirerData]]:
-        """Valid requirers, each with a secret of its own.
-
-        A requirer publishing Prowlarr's own secret ID, or one that another live relation
-        claimed first, is refused: its application would send that key to its own URL. The
-        relation registered with the secret keeps it; between new ones, the older relation.
-        """
-        own = secret_unique_id(own_id)
-
-        def secret_of(remote: RemoteData[MediaIndexerRequirerData]) -> str:
-            return secret_unique_id(remote.data.api_key_secret_id) if remote.data else ""
-
-        def first_claim(remote: RemoteData[MediaIndexerRequirerData]) -> tuple[bool, int]:
-            record = records.get(remote.relation.id)
-            return (record is None or record.secret != secret_of(remote), remote.relation.id)
-
-        claimed: dict[str, str] = {}
-        valid: list[RemoteData[MediaIndexerRequirerData]] = []
-        for remote in sorted(self.media_indexer.get_requirers(), key=first_claim):
-            name = remote.app_name or f"relation {remote.relation.id}"
-            if remote.error:
-                outcome.block(remote.error)
-                continue
-            secret = secret_of(remote)
-            if not secret:
-                continue
-            if secret == own:
-                outcome.block(f"{name}: publishes Prowlarr's own secret ID, not its own key")
-                continue
-            if secret in claimed:
-                outcome.block(
-                    f"{name}: publishes the key secret of {claimed[secret]}; each media "
-                    "manager must share a secret of its own"
-                )
-                continue
-            claimed[secret] = name
-            valid.append(remote)
-        return valid
-
-    def _desired_for(
-        self,
-        outcome: _Outcome,
-        remote: RemoteData[MediaIndexerRequirerData],
-        inputs: _Inputs,
-    ) -> DesiredApplication | None:
-        data = remote.data
-        assert data is not None  # noqa: S101 - _claims keeps only valid data
-        app_name = remote.app_name or f"relation {remote.relation.id}"
-        result = self.media_indexer.get_api_key(
-            remote.relation,
-            data.api_key_secret_id,
-            refresh=remote.relation.id == inputs.refresh_relation,
-        )
-        if result.status is ApiKeyStatus.NOT_GRANTED:
-            if self._is_cross_model(data.api_key_secret_id):
-                outcome.block(
-                    f"{app_name}: its key secret comes from another model; Juju cannot "
-                    "grant it across a cross-model relation"
-                )
-            else:
-                outcome.wait(f"waiting for {app_name} to grant its API key secret")
-            return None
-        if result.api_key is None:
-            outcome.block(f"{app_name}: its secret holds no api-key")
-            return None
-        implementation, contract = IMPLEMENTATIONS[data.manager.value]
-        return DesiredApplication(
-            relation_id=remote.relation.id,
-            remote_app=app_name,
-            name=data.instance_name,
-            implementation=implementation,
-            config_contract=contract,
-            prowlarr_url=self._api_url + inputs.spec.url_base,
-            base_url=data.api_url.rstrip("/") + (data.base_path or ""),
-            sync_level=inputs.config.sync_level.prowlarr,
-            api_key=result.api_key,
-            secret=secret_unique_id(data.api_key_secret_id),
-        )
-
-    def _is_cross_model(self, secret_id: str) -> bool:
-        """A secret URI naming another model's UUID comes over a cross-model relation."""
-        prefix = "secret://"
-        if not secret_id.startswith(prefix):
-            return False
-        return secret_id[len(prefix) :].split("/", 1)[0] != self.model.uuid
 
     # ----------------------------------------------------------------- status
 
@@ -667,31 +524,21 @@ class ProwlarrCharm(ops.CharmBase):
             raise _ActionError("Prowlarr has no API key yet")
         return prowlarr, config, self._workload_spec(config, self._ingress_url(_Outcome()))
 
-    def _read_key(self) -> str | None:
-        """config.xml's key now; None when there is none."""
-        try:
-            prowlarr = self.workload.read_config()
-        except WorkloadError as e:
-            raise RotationError(str(e)) from None
-        return prowlarr.api_key if prowlarr else None
-
     def _rotate(self) -> api_key.Rotated:
-        """Rotate Prowlarr's key, verify it, then store it as a new revision of the secret.
+        """Rotate Prowlarr's key (api_key.py), then store it as a new revision of the secret.
 
-        Prowlarr's own ResetApiKey does it; a key that cannot be sent at all (see
-        UNUSABLE_KEY) is replaced in config.xml and loaded by a restart instead. Raises
-        _ActionError or RotationError, after which the caller's reconcile leaves the secret
-        holding the key Prowlarr accepts.
+        Raises _ActionError or RotationError, after which the caller's reconcile leaves the
+        secret holding the key Prowlarr accepts.
         """
         before, config, spec = self._action_context()
         found = api_key.find_secret(self.model)
-        if not header_safe(before.api_key):
-            new_key = self._rotate_in_file(spec)
-        else:
-            with ProwlarrClient(before.api_key, spec.url_base) as client:
-                new_key = api_key.reset_api_key(
-                    client, before.api_key, self._read_key, timeout=COMMAND_TIMEOUT
-                )
+        new_key = api_key.rotate(
+            self.workload,
+            spec,
+            before.api_key,
+            timeout=COMMAND_TIMEOUT,
+            startup_wait=STARTUP_WAIT,
+        )
         return api_key.store_rotated(
             self.model,
             self.app,
@@ -700,25 +547,6 @@ class ProwlarrCharm(ops.CharmBase):
             config.api_key_rotation.policy,
             memory=Memory.of(self.model, PEER_RELATION),
         )
-
-    def _rotate_in_file(self, spec: WorkloadSpec) -> str:
-        """Write a fresh key into config.xml, restart Prowlarr, check that it takes the key."""
-        new_key = generate_api_key()
-        try:
-            self.workload.write_api_key(new_key, spec)
-            self.workload.restart()
-        except WorkloadError as e:
-            raise RotationError(str(e)) from None
-        with ProwlarrClient(new_key, spec.url_base) as client:
-            if not client.wait_until_ready(timeout=STARTUP_WAIT):
-                raise RotationError("Prowlarr did not come back after the restart")
-            try:
-                accepted = client.key_accepted(new_key)
-            except ProwlarrError as e:
-                raise RotationError(f"Prowlarr: {e}") from None
-        if not accepted:
-            raise RotationError("Prowlarr rejects the new key written to config.xml")
-        return new_key
 
     def _on_secret_remove(self, event: ops.SecretRemoveEvent) -> None:
         if event.secret.label == SECRET_LABEL and self.unit.is_leader():

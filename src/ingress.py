@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
+import ops
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workload import parse_url_base
@@ -143,3 +146,32 @@ def requirer_app_data(model: str, name: str, port: int, url_base: str) -> dict[s
 def requirer_unit_data(host: str, ip: str | None) -> dict[str, str]:
     """This unit's address."""
     return encode(RequirerUnitData(host=host, ip=ip))
+
+
+def answered(model: ops.Model) -> IngressUrl | None:
+    """The URL the provider gave on the ingress relation, if any; raises IngressError.
+
+    A relation being broken is no longer listed: back to no URL.
+    """
+    relation = model.get_relation(RELATION)
+    provider = None if relation is None else cast("ops.Application | None", relation.app)
+    if relation is None or provider is None:
+        return None
+    return read_url(relation.data[provider])
+
+
+def request(model: ops.Model, url_base: str | None, port: int) -> None:
+    """Ask for a route: the leader writes the app data (with `url_base`), each unit its address.
+
+    `url_base` None: this unit does not know it (a unit standing by); it only publishes its
+    address, and the provider's health check keeps traffic on the unit that answers.
+    """
+    relation = model.get_relation(RELATION)
+    if relation is None:
+        return
+    if url_base is not None and model.unit.is_leader():
+        app_data = requirer_app_data(model.name, model.app.name, port, url_base)
+        write(relation.data[model.app], app_data)
+    address = model.get_binding(relation).network.bind_address
+    unit_data = requirer_unit_data(socket.getfqdn(), str(address) if address else None)
+    write(relation.data[model.unit], unit_data)

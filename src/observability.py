@@ -34,6 +34,7 @@ from cosl import DashboardPath40UID, JujuTopology, LZMABase64
 from cosl.rules import AlertRules
 from ops import pebble
 
+from problem import Problem
 from workload import CONTAINER_NAME as PROWLARR_CONTAINER
 from workload import PORT as PROWLARR_PORT
 from workload import normalize_url_base
@@ -121,14 +122,6 @@ class ExporterInput:
 
     api_key: str = field(repr=False)
     url_base: str = ""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something the unit status must show; `waiting` when it should fix itself."""
-
-    message: str
-    waiting: bool = True
 
 
 @dataclass

@@ -33,6 +33,12 @@ def test_the_bottom_layers_know_nothing_of_each_other(module: str, forbidden: se
     assert imported(module) & forbidden == set()
 
 
+def test_no_capability_module_is_a_charm():
+    for path in SRC.glob("*.py"):
+        if path.stem != "charm":
+            assert "CharmBase" not in path.read_text(), path.name
+
+
 def test_only_charm_py_imports_charm():
     importers = {path.stem for path in SRC.glob("*.py") if "charm" in imported(path.stem)}
     assert importers == set()
