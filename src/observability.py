@@ -37,7 +37,7 @@ from ops import pebble
 from problem import Problem
 from workload import CONTAINER_NAME as PROWLARR_CONTAINER
 from workload import PORT as PROWLARR_PORT
-from workload import normalize_url_base
+from workload import normalize_url_base, plan_covers
 
 logger = logging.getLogger(__name__)
 
@@ -189,18 +189,13 @@ def exporter_layer(url_base: str) -> pebble.LayerDict:
     }
 
 
-def _covers(current: Mapping[str, object], desired: Mapping[str, object]) -> bool:
-    """Whether the plan's entry holds every value the charm sets (Pebble adds defaults)."""
-    return all(current.get(key) == value for key, value in desired.items() if key != "override")
-
-
 def _layer_in_plan(plan: pebble.Plan, url_base: str) -> bool:
     service = plan.services.get(EXPORTARR_SERVICE)
-    if service is None or not _covers(service.to_dict(), exporter_service(url_base)):
+    if service is None or not plan_covers(service.to_dict(), exporter_service(url_base)):
         return False
     for name, check in exporter_checks().items():
         current = plan.checks.get(name)
-        if current is None or not _covers(current.to_dict(), check):
+        if current is None or not plan_covers(current.to_dict(), check):
             return False
     return True
 
@@ -320,7 +315,7 @@ def log_target_changes(
             "labels": dict(labels),
         }
         target = current.get(name)
-        if target is None or not _covers(dict(target.to_dict()), dict(wanted)):
+        if target is None or not plan_covers(dict(target.to_dict()), dict(wanted)):
             changes[name] = wanted
     for name, target in current.items():
         if name in endpoints or "-all" in target.services:

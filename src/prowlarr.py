@@ -278,7 +278,7 @@ class ProwlarrClient:
         timeout: float | None = None,
     ) -> None:
         self._api_key = api_key
-        self._keys = {api_key}  # every key this client held, scrubbed from error texts
+        self._keys = {api_key}  # every key and password it sent, scrubbed from error texts
         self._prefix = url_base.rstrip("/")
         root = (base_url or LOCAL_URL).rstrip("/")
         self.version: str | None = None  # X-Application-Version of the last API answer
@@ -463,6 +463,7 @@ class ProwlarrClient:
 
     def update_host_config(self, config: HostConfig) -> None:
         """PUT /api/v1/config/host/{id} (202) with a resource from a fresh GET."""
+        self._keys.update(v for v in (config.password, config.password_confirmation) if v)
         self._call("PUT", f"/api/v1/config/host/{config.id}", body=config.to_api())
 
     def login(self, username: str, password: str) -> bool:
@@ -472,6 +473,7 @@ class ProwlarrClient:
         A 307 (outside the URL base) or any other answer raises.
         """
         path = "/login"
+        self._keys.add(password)  # scrubbed from any error text, like the keys
         response = self._send("POST", path, form={"username": username, "password": password})
         if response.status_code in (302, 303):
             return "loginFailed=true" not in response.headers.get("Location", "")

@@ -163,7 +163,7 @@ def pebble_layer(spec: WorkloadSpec) -> pebble.Layer:
     return pebble.Layer(layer)
 
 
-def _covers(current: Mapping[str, object], desired: Mapping[str, object]) -> bool:
+def plan_covers(current: Mapping[str, object], desired: Mapping[str, object]) -> bool:
     """Tell whether `current` (from the plan) has every value `desired` sets.
 
     Pebble fills in defaults (a check timeout, for instance) and may or may not echo
@@ -414,10 +414,10 @@ class Workload:
         with _pebble("reading the Pebble plan"):
             plan = self.container.get_plan()
         service = plan.services.get(SERVICE_NAME)
-        same = service is not None and _covers(service.to_dict(), _service(spec))
+        same = service is not None and plan_covers(service.to_dict(), _service(spec))
         for name, check in _checks(spec).items():
             current = plan.checks.get(name)
-            same = same and current is not None and _covers(current.to_dict(), check)
+            same = same and current is not None and plan_covers(current.to_dict(), check)
         return same
 
     def _push_config(self, text: str) -> None:
