@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ops
 
@@ -38,11 +38,10 @@ class RotationError(Exception):
 
 @dataclass(frozen=True)
 class Rotated:
-    """A verified new key, and where it was stored."""
+    """Where a verified new key was stored (never the key itself)."""
 
-    api_key: str = field(repr=False)
-    secret_id: str = ""
-    revision: int = 0
+    secret_id: str
+    revision: int
 
 
 def reset_api_key(
@@ -59,9 +58,8 @@ def reset_api_key(
     Raises RotationError saying which step failed.
     """
     try:
-        command = client.run_command(RESET_COMMAND)
-        done = client.wait_for_command(
-            command.id, timeout=timeout, interval=interval, reload_key=read_key
+        done = client.run_and_wait(
+            RESET_COMMAND, timeout=timeout, interval=interval, reload_key=read_key
         )
     except ProwlarrTimeoutError as e:
         raise RotationError(f"Prowlarr's {RESET_COMMAND} did not finish: {e}") from None
@@ -223,4 +221,4 @@ def store_rotated(
         secret.get_content(refresh=True)
         secret_id, revision = info.id, info.revision + 1
     logger.info("rotated Prowlarr's API key: %s revision %d", secret_id, revision)
-    return Rotated(api_key=api_key, secret_id=secret_id, revision=revision)
+    return Rotated(secret_id=secret_id, revision=revision)

@@ -120,8 +120,7 @@ def table(backups: list[Backup]) -> str:
 def _run(client: ProwlarrClient, name: str, timeout: float, **body: object) -> None:
     """Run a Prowlarr command and wait for it to complete; BackupError saying how it ended."""
     try:
-        command = client.run_command(name, **body)
-        done = client.wait_for_command(command.id, timeout=timeout)
+        done = client.run_and_wait(name, timeout=timeout, options=body)
     except ProwlarrTimeoutError:
         message = f"Prowlarr's {name} command did not finish within {timeout:g}s"
         raise BackupError(message) from None

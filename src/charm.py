@@ -564,8 +564,9 @@ class ProwlarrCharm(ops.CharmBase):
             if not header_safe(prowlarr.api_key):
                 raise _ActionError(UNUSABLE_KEY)
             with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
-                command = client.run_command("ApplicationIndexerSync", forceSync=True)
-                done = client.wait_for_command(command.id, timeout=COMMAND_TIMEOUT)
+                done = client.run_and_wait(
+                    "ApplicationIndexerSync", timeout=COMMAND_TIMEOUT, options={"forceSync": True}
+                )
                 applications = len(client.list_applications())
         except _ActionError as e:
             event.fail(str(e))

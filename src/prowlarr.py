@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import TypeVar, cast
@@ -491,6 +491,24 @@ class ProwlarrClient:
     def get_command(self, command_id: int) -> Command:
         """GET /api/v1/command/{id}."""
         return self._get(_COMMAND, f"/api/v1/command/{command_id}")
+
+    def run_and_wait(
+        self,
+        name: str,
+        *,
+        timeout: float,
+        interval: float = 0.5,
+        reload_key: Callable[[], str | None] | None = None,
+        options: Mapping[str, object] | None = None,
+    ) -> Command:
+        """Run a command (with its `options`, e.g. forceSync) and follow it until it ends.
+
+        See `wait_for_command` for `timeout`, `interval` and `reload_key`.
+        """
+        command = self.run_command(name, **(options or {}))
+        return self.wait_for_command(
+            command.id, timeout=timeout, interval=interval, reload_key=reload_key
+        )
 
     def wait_for_command(
         self,

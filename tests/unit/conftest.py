@@ -82,6 +82,17 @@ def owned_config_dir(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def fake(config_dir: Path) -> Iterator[FakeProwlarr]:
+    """A fake Prowlarr on its own (not wired to Pebble), closed after the test."""
+    server = FakeProwlarr(config_dir)
+    try:
+        yield server
+    finally:
+        server.close()
+    assert server.internal_errors == [], "the fake Prowlarr itself failed (a bug in the fake)"
+
+
+@pytest.fixture
 def prowlarr(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProwlarr]:
     """A fake Prowlarr whose process follows what the charm asks of Pebble.
 

@@ -50,16 +50,6 @@ PERSISTED = {
 
 
 @pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeProwlarr]:
-    server = FakeProwlarr(tmp_path)
-    try:
-        yield server
-    finally:
-        server.close()
-    assert server.internal_errors == []
-
-
-@pytest.fixture
 def running(fake: FakeProwlarr) -> FakeProwlarr:
     fake.start()
     return fake
@@ -1264,11 +1254,11 @@ def database(fake: FakeProwlarr) -> dict[str, Any]:
 
 
 def test_the_database_is_written_at_start_and_after_a_change(
-    fake: FakeProwlarr, tmp_path: Path
+    fake: FakeProwlarr, config_dir: Path
 ) -> None:
     fake.start()
     assert database(fake)["boots"] == 1
-    assert {p.name for p in tmp_path.glob("prowlarr.db*")} == {
+    assert {p.name for p in config_dir.glob("prowlarr.db*")} == {
         "prowlarr.db",
         "prowlarr.db-wal",
         "prowlarr.db-shm",
@@ -1279,15 +1269,15 @@ def test_the_database_is_written_at_start_and_after_a_change(
     assert [a["name"] for a in database(fake)["applications"]] == ["Radarr"]
 
     fake.stop()
-    assert {p.name for p in tmp_path.glob("prowlarr.db*")} == {"prowlarr.db"}, "checkpointed"
+    assert {p.name for p in config_dir.glob("prowlarr.db*")} == {"prowlarr.db"}, "checkpointed"
     fake.start()
     fake.kill()
-    assert (tmp_path / "prowlarr.db-wal").exists(), "a killed process leaves its WAL behind"
+    assert (config_dir / "prowlarr.db-wal").exists(), "a killed process leaves its WAL behind"
     assert database(fake)["boots"] == 2
 
 
 def test_the_backup_command_runs_in_the_background_and_zips_config_and_database(
-    running: FakeProwlarr, api: httpx.Client, tmp_path: Path
+    running: FakeProwlarr, api: httpx.Client, config_dir: Path
 ) -> None:
     running.command_delay = 0.05
     create(api, radarr())
@@ -1303,7 +1293,7 @@ def test_the_backup_command_runs_in_the_background_and_zips_config_and_database(
     assert listed["type"] == "manual"
     assert listed["path"] == f"/backup/manual/{listed['name']}"
     assert listed["id"] == backup_id("manual", listed["name"]) and listed["id"] > 1000
-    zipped = tmp_path / "Backups" / "manual" / listed["name"]
+    zipped = config_dir / "Backups" / "manual" / listed["name"]
     assert listed["size"] == zipped.stat().st_size
     with zipfile.ZipFile(zipped) as archive:
         assert set(archive.namelist()) == {"config.xml", "prowlarr.db"}

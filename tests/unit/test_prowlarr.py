@@ -85,15 +85,6 @@ def test_field_repr_hides_values():
 
 
 @pytest.fixture
-def fake(config_dir: Path) -> Iterator[FakeProwlarr]:
-    server = FakeProwlarr(config_dir)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
 def started(fake: FakeProwlarr, config_dir: Path) -> FakeProwlarr:
     (config_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
     fake.start()
