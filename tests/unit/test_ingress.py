@@ -256,7 +256,8 @@ def test_the_url_waits_for_the_login_before_any_host_config_put(
     assert [r for r in prowlarr.requests if r.method == "PUT"] == [], "nothing Prowlarr refuses"
     assert prowlarr.host_config()["applicationUrl"] in ("", None)
 
-    granted = testing.Secret({"username": "Operator", "password": "pw of the operator"}, id=user_secret)
+    login = {"username": "Operator", "password": "pw of the operator"}
+    granted = testing.Secret(login, id=user_secret)
     later = ctx.run(
         ctx.on.update_status(), dataclasses.replace(out, secrets={*out.secrets, granted})
     )
