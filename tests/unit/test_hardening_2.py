@@ -1,0 +1,104 @@
+"""A hostile world, round 2 (issue 23): what still slipped through after the first round.
+
+Each test puts the charm where a user would have seen the defect (a key lost for good, a relation
+silently skipped, Prowlarr restarted into a redirect loop, exportarr down for ever, a hook error)
+and checks what they see now: a status naming the fault, no hook error, no credential anywhere,
+and recovery once the fault is gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ops import testing
+
+from charm import ProwlarrCharm
+from tests.unit.fake_prowlarr import FakeProwlarr
+from tests.unit.test_charm import config_xml, started, steady_state
+
+Ctx = testing.Context[ProwlarrCharm]
+DOT_SEGMENTS = (
+    "'.' and '..' segments are removed by clients, so Prowlarr would redirect every request"
+)
+
+
+@pytest.fixture
+def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+
+
+@pytest.fixture
+def running(config_dir: Path, prowlarr: FakeProwlarr) -> FakeProwlarr:
+    started(prowlarr, config_dir)
+    return prowlarr
+
+
+def with_secret(state: testing.State, secret: testing.Secret) -> testing.State:
+    """`state` with `secret` in place of the secret of the same ID."""
+    return dataclasses.replace(
+        state, secrets={s for s in state.secrets if s.id != secret.id} | {secret}
+    )
+
+
+def peer_memory(state: testing.State) -> dict[str, str]:
+    return dict(state.get_relations("prowlarr-peers")[0].local_app_data)
+
+
+# ------------------------------------------------------------------ 3: dot segments in the base
+
+
+@pytest.mark.parametrize(
+    "base", ["/media/../prowlarr", "/./prowlarr", "prowlarr/.", "/media/%2e%2E/prowlarr"]
+)
+def test_3_a_url_base_option_with_dot_segments_blocks_naming_it_and_restarts_nothing(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, base: str
+):
+    boots = running.boots
+
+    out = ctx.run(ctx.on.config_changed(), steady_state(config_dir, config={"url-base": base}))
+
+    assert out.unit_status == testing.BlockedStatus(f"invalid url-base {base!r}: {DOT_SEGMENTS}")
+    assert (
+        out.get_container("prowlarr").plan
+        == steady_state(config_dir).get_container("prowlarr").plan
+    )
+    assert (running.boots, running.requests) == (boots, [])
+    assert config_xml(config_dir)["UrlBase"] == ""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://home.example/media/../prowlarr",
+        "http://home.example/./media-prowlarr",
+        "https://home.example/media/%2E%2E/prowlarr/",
+    ],
+)
+def test_3_an_ingress_url_with_dot_segments_blocks_naming_the_provider_and_restarts_nothing(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, url: str
+):
+    traefik = testing.Relation(
+        "ingress",
+        id=20,
+        remote_app_name="traefik",
+        remote_app_data={"ingress": json.dumps({"url": url})},
+    )
+    boots = running.boots
+
+    out = ctx.run(
+        ctx.on.relation_changed(traefik, remote_unit=0),
+        steady_state(config_dir, relations=[traefik]),
+    )
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"ingress: the provider's URL path is unusable: {DOT_SEGMENTS}"
+    )
+    assert (running.boots, running.url_base, config_xml(config_dir)["UrlBase"]) == (boots, "", "")
+    asked = json.loads(out.get_relation(traefik.id).local_app_data["healthcheck_params"])
+    assert asked["path"] == "/ping", "the route asked for is still the one Prowlarr serves"
