@@ -18,8 +18,17 @@ import pytest
 from ops import testing
 
 from charm import ProwlarrCharm
+from tests.unit.conftest import (
+    MODEL_UUID,
+)
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.test_charm import config_xml, started, steady_state
+from tests.unit.test_registration import (
+    RADARR,
+    SONARR,
+    apps_by_name,
+    deployment,
+)
 
 Ctx = testing.Context[ProwlarrCharm]
 DOT_SEGMENTS = (
@@ -48,6 +57,28 @@ def with_secret(state: testing.State, secret: testing.Secret) -> testing.State:
 
 def peer_memory(state: testing.State) -> dict[str, str]:
     return dict(state.get_relations("prowlarr-peers")[0].local_app_data)
+
+
+# ------------------------------------------------------------------ 2: a bare secret: ID
+
+
+@pytest.mark.parametrize("bare", ["secret:", "secret://", f"secret://{MODEL_UUID}/"])
+def test_2_a_secret_id_naming_no_secret_is_invalid_data_naming_the_relation(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, bare: str
+):
+    data = json.loads(RADARR.relation.remote_app_data["config"])
+    data["api_key_secret_id"] = bare
+    radarr = dataclasses.replace(RADARR.relation, remote_app_data={"config": json.dumps(data)})
+
+    out = ctx.run(
+        ctx.on.relation_changed(radarr, remote_unit=0),
+        deployment(config_dir, SONARR, relations=[radarr]),
+    )
+
+    assert out.unit_status == testing.BlockedStatus(
+        "invalid media-indexer data from radarr: api_key_secret_id: secret ID names no secret"
+    )
+    assert set(apps_by_name(running)) == {"sonarr"}, "the others go on"
 
 
 # ------------------------------------------------------------------ 3: dot segments in the base

@@ -125,7 +125,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version
-LIBPATCH = 2
+LIBPATCH = 3
 
 PYDEPS = ["pydantic>=2,<3"]
 
@@ -219,11 +219,13 @@ def _check_api_url(value: str) -> str:
 
 
 def _check_secret_id(value: str) -> str:
-    """Accept any non-blank secret ID; its format differs between Juju versions."""
+    """Accept any ID that names a secret (not a bare `secret:`); its format varies by Juju."""
     if not value.strip():
         raise ValueError("secret ID must not be empty")
     if _has_control_chars(value):
         raise ValueError("secret ID must not contain control characters")
+    if not secret_unique_id(value):
+        raise ValueError("secret ID names no secret")
     return value
 
 
