@@ -1124,7 +1124,8 @@ class FakeProwlarr:
     """A fake Prowlarr process serving HTTP on 127.0.0.1 (ephemeral port) from a daemon thread.
 
     The port is bound at construction; `start()` plays the process start (reads config.xml).
-    Switches tests may set at any time: `starting_requests`, `fail_status`, `unreachable`,
+    Switches tests may set at any time: `starting_requests`, `fail_status`, `failing_routes`
+    ("METHOD /path" -> the status only that endpoint answers), `unreachable`,
     `failing_commands`, `stuck_commands` (started, never finished), `command_delay` and
     `command_duration` (seconds, 0 allowed), `reset_writes_config` (False: ResetApiKey changes
     the key in memory only), `slow` (SlowRule list), `drop_next` (the next N requests lose their
@@ -1149,6 +1150,7 @@ class FakeProwlarr:
         self._next_command_id = 1
         self.starting_requests = 0
         self.fail_status: int | None = None
+        self.failing_routes: dict[str, int] = {}  # "GET /api/v1/applications" -> 500
         self.unreachable: set[str] = set()
         self.failing_commands: set[str] = set()
         self.stuck_commands: set[str] = set()
@@ -1662,8 +1664,10 @@ class FakeProwlarr:
             return _Response(307, b"", {"Location": f"{self.url_base}{req.raw_path}{query}"})
         if not _accepts_json(req.headers.get("accept", "")):
             return _Response(406)
-        if self.fail_status is not None and not req.anonymous:
-            status = self.fail_status
+        status = self.fail_status
+        if status is None:  # or only this endpoint fails, the others answer
+            status = self.failing_routes.get(f"{req.method} {req.path}")
+        if status is not None and not req.anonymous:
             body = b"" if status == 401 else b'{"message": "fake failure"}'
             return _Response(status, body, {"Content-Type": "application/json"} if body else {})
         return None

@@ -20,14 +20,20 @@ from ops import testing
 from charm import ProwlarrCharm
 from tests.unit.conftest import (
     MODEL_UUID,
+    service_environment,
 )
 from tests.unit.fake_prowlarr import FakeProwlarr
-from tests.unit.test_charm import config_xml, started, steady_state
+from tests.unit.test_charm import USER_KEY, config_xml, started, steady_state
+from tests.unit.test_hardening import seen_text
 from tests.unit.test_registration import (
     RADARR,
+    RADARR_KEY,
+    RADARR_KEY_2,
     SONARR,
+    SONARR_KEY,
     apps_by_name,
     deployment,
+    writes,
 )
 
 Ctx = testing.Context[ProwlarrCharm]
@@ -57,6 +63,53 @@ def with_secret(state: testing.State, secret: testing.Secret) -> testing.State:
 
 def peer_memory(state: testing.State) -> dict[str, str]:
     return dict(state.get_relations("prowlarr-peers")[0].local_app_data)
+
+
+# ------------------------------------------------------------------ 1: a key sent in an outage
+
+
+@pytest.mark.parametrize("outage", ["500 on the applications list", "Prowlarr restarting"])
+def test_1_a_key_announced_during_an_outage_is_applied_when_prowlarr_is_back(
+    ctx: Ctx,
+    config_dir: Path,
+    running: FakeProwlarr,
+    everything_logged: pytest.LogCaptureFixture,
+    outage: str,
+):
+    first = ctx.run(
+        ctx.on.relation_changed(RADARR.relation, remote_unit=0),
+        deployment(config_dir, RADARR, SONARR),
+    )
+    radarr_id = apps_by_name(running)["radarr"].id
+    rotated = dataclasses.replace(RADARR.secret, latest_content={"api-key": RADARR_KEY_2})
+    if outage == "500 on the applications list":
+        running.failing_routes["GET /api/v1/applications"] = 500
+    else:
+        running.stop()  # connection refused, /ping too: Prowlarr is starting again
+
+    # Juju sends secret-changed once for this revision, while Prowlarr cannot take it...
+    during = ctx.run(ctx.on.secret_changed(rotated), with_secret(first, rotated))
+    still = ctx.run(ctx.on.update_status(), during)
+
+    assert during.unit_status.name == still.unit_status.name == "waiting"
+    assert running.stored_api_key(radarr_id) == RADARR_KEY
+
+    # ...and never again: the hooks after the outage must still apply it.
+    running.failing_routes.clear()
+    if not running.running:
+        running.start(service_environment())
+    running.clear_requests()
+    later = ctx.run(ctx.on.update_status(), still)
+
+    assert writes(running) == [("PUT", f"/api/v1/applications/{radarr_id}")]
+    assert running.stored_api_key(radarr_id) == RADARR_KEY_2
+    assert later.unit_status == testing.ActiveStatus("2 applications synced")
+    running.clear_requests()
+    ctx.run(ctx.on.update_status(), later)
+    assert writes(running) == [], "applied once"
+    text = seen_text(ctx, later, everything_logged)
+    for key in (USER_KEY, RADARR_KEY, RADARR_KEY_2, SONARR_KEY):
+        assert key not in text
 
 
 # ------------------------------------------------------------------ 2: a bare secret: ID
