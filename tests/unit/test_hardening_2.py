@@ -14,17 +14,21 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import ops
 import pytest
 from ops import testing
 
 from charm import ProwlarrCharm
+from observability import EXPORTARR_CONTAINER
 from tests.unit.conftest import (
     MODEL_UUID,
     service_environment,
 )
 from tests.unit.fake_prowlarr import FakeProwlarr
+from tests.unit.recorder import CallRecorder
 from tests.unit.test_charm import USER_KEY, config_xml, started, steady_state
-from tests.unit.test_hardening import seen_text
+from tests.unit.test_hardening import change_error, seen_text
+from tests.unit.test_observability import deployed_with_metrics
 from tests.unit.test_registration import (
     RADARR,
     RADARR_KEY,
@@ -186,3 +190,62 @@ def test_3_an_ingress_url_with_dot_segments_blocks_naming_the_provider_and_resta
     assert (running.boots, running.url_base, config_xml(config_dir)["UrlBase"]) == (boots, "", "")
     asked = json.loads(out.get_relation(traefik.id).local_app_data["healthcheck_params"])
     assert asked["path"] == "/ping", "the route asked for is still the one Prowlarr serves"
+
+
+# ------------------------------------------------------------------ 5: exportarr stopped by hand
+
+
+def stopped_behind_the_charms_back(state: testing.State) -> testing.State:
+    """`kubectl exec -c exportarr -- /charm/bin/pebble stop exportarr`: the plan stays."""
+    container = state.get_container(EXPORTARR_CONTAINER)
+    stopped = dataclasses.replace(
+        container, service_statuses={"exportarr": ops.pebble.ServiceStatus.INACTIVE}
+    )
+    return dataclasses.replace(state, containers={state.get_container("prowlarr"), stopped})
+
+
+def test_5_exportarr_stopped_out_of_band_is_started_again(
+    ctx: Ctx, owned_config_dir: Path, prowlarr: FakeProwlarr, calls: CallRecorder
+):
+    first = deployed_with_metrics(ctx, owned_config_dir, prowlarr)
+    stopped = stopped_behind_the_charms_back(first)
+    calls.reset()
+
+    out = ctx.run(ctx.on.update_status(), stopped)
+
+    assert out.get_container(EXPORTARR_CONTAINER).services["exportarr"].is_running()
+    assert calls.calls["pebble-start"] == 1
+    assert calls.pebble_writes() == {"start_services": 1}, "no push, no replan, no restart"
+    assert out.unit_status == testing.ActiveStatus("0 applications synced")
+
+    calls.reset()
+    ctx.run(ctx.on.update_status(), out)
+    assert calls.writes() == {}
+    assert calls.calls["pebble-get-services"] == 2, "Prowlarr's and exportarr's, one each"
+
+
+def test_5_exportarr_that_does_not_start_says_why_and_is_retried(
+    ctx: Ctx,
+    owned_config_dir: Path,
+    prowlarr: FakeProwlarr,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    first = deployed_with_metrics(ctx, owned_config_dir, prowlarr)
+    original = ops.Container.start
+
+    def failing_start(self: ops.Container, *services: str) -> None:
+        if self.name == EXPORTARR_CONTAINER:
+            raise change_error("cannot start service: exited quickly with code 1")
+        original(self, *services)
+
+    monkeypatch.setattr(ops.Container, "start", failing_start)
+    out = ctx.run(ctx.on.update_status(), stopped_behind_the_charms_back(first))
+
+    assert out.unit_status == testing.WaitingStatus(
+        "starting exportarr failed: cannot start service: exited quickly with code 1"
+    )
+
+    monkeypatch.setattr(ops.Container, "start", original)
+    again = ctx.run(ctx.on.update_status(), out)
+    assert again.get_container(EXPORTARR_CONTAINER).services["exportarr"].is_running()
+    assert again.unit_status == testing.ActiveStatus("0 applications synced")
