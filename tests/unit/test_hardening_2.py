@@ -13,20 +13,24 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ops
 import pytest
 from ops import testing
+from scenario import mocking
 
 from charm import ProwlarrCharm
+from memory import API_KEY_SECRET
 from observability import EXPORTARR_CONTAINER
 from tests.unit.conftest import (
+    LEADER_SECRET_ID,
     MODEL_UUID,
     service_environment,
 )
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.recorder import CallRecorder
-from tests.unit.test_charm import USER_KEY, config_xml, started, steady_state
+from tests.unit.test_charm import USER_KEY, config_xml, started, steady_state, write_config_xml
 from tests.unit.test_hardening import change_error, seen_text
 from tests.unit.test_observability import deployed_with_metrics
 from tests.unit.test_registration import (
@@ -249,3 +253,104 @@ def test_5_exportarr_that_does_not_start_says_why_and_is_retried(
     again = ctx.run(ctx.on.update_status(), out)
     assert again.get_container(EXPORTARR_CONTAINER).services["exportarr"].is_running()
     assert again.unit_status == testing.ActiveStatus("0 applications synced")
+
+
+# ------------------------------------------------------------------ 6: a remembered foreign ID
+
+UI_SECRET = testing.Secret(
+    {"username": "admin", "password": "correct-horse-battery"},
+    owner="app",
+    label="prowlarr-ui-credentials",
+    id=f"secret://{MODEL_UUID}/d1prowlarruicreds0001",
+)
+NOT_GRANTED_ID = f"secret://{MODEL_UUID}/d1somebodyelses00001"
+
+
+@pytest.mark.parametrize(
+    "remembered",
+    ["a media manager's secret", "the UI credentials secret", "a secret not granted to us"],
+)
+def test_6_a_remembered_secret_id_that_is_not_ours_is_neither_written_nor_used(
+    ctx: Ctx,
+    config_dir: Path,
+    running: FakeProwlarr,
+    monkeypatch: pytest.MonkeyPatch,
+    everything_logged: pytest.LogCaptureFixture,
+    calls: CallRecorder,
+    remembered: str,
+):
+    settled = ctx.run(
+        ctx.on.relation_changed(RADARR.relation, remote_unit=0),
+        deployment(config_dir, RADARR, secrets=[UI_SECRET]),
+    )
+    foreign_id = {
+        "a media manager's secret": RADARR.secret.id,
+        "the UI credentials secret": UI_SECRET.id,
+        "a secret not granted to us": NOT_GRANTED_ID,
+    }[remembered]
+    if remembered == "a secret not granted to us":  # real Juju: "permission denied"
+        backend = mocking._MockModelBackend  # pyright: ignore[reportPrivateUsage]
+        original = backend.secret_get
+
+        def secret_get(self: Any, **kwargs: Any) -> dict[str, str]:
+            if kwargs.get("id") == foreign_id:
+                raise ops.ModelError("ERROR permission denied")
+            return original(self, **kwargs)
+
+        monkeypatch.setattr(backend, "secret_get", secret_get)
+    peers = settled.get_relations("prowlarr-peers")[0]
+    edited = {**peers.local_app_data, API_KEY_SECRET: json.dumps({"id": foreign_id})}
+    state = dataclasses.replace(
+        settled,
+        relations={r for r in settled.relations if r.id != peers.id}
+        | {dataclasses.replace(peers, local_app_data=edited)},
+    )
+    before = {s.id: (s.label, s.latest_content) for s in state.secrets}
+    running.clear_requests()
+
+    out = ctx.run(ctx.on.update_status(), state)
+
+    after = {s.id: (s.label, s.latest_content) for s in out.secrets}
+    assert after == before, "no secret written, relabelled, added or removed"
+    assert json.loads(peer_memory(out)[API_KEY_SECRET])["id"] == LEADER_SECRET_ID
+    published = json.loads(out.get_relation(RADARR.relation.id).local_app_data["config"])
+    assert published["api_key_secret_id"] == LEADER_SECRET_ID
+    assert writes(running) == [], "radarr's application keeps radarr's key"
+    assert out.unit_status == testing.ActiveStatus("1 application synced")
+    text = seen_text(ctx, out, everything_logged)
+    for key in (USER_KEY, RADARR_KEY, "correct-horse-battery"):
+        assert key not in text
+
+    calls.reset()
+    steady = ctx.run(ctx.on.update_status(), out)
+    assert calls.writes() == {}
+    assert calls.calls["secret-read-info"] == 0, "the check is paid before a write only"
+    assert steady.unit_status == out.unit_status
+
+
+def test_6_the_steady_hook_does_not_pay_for_the_ownership_check(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, calls: CallRecorder
+):
+    first = ctx.run(ctx.on.update_status(), steady_state(config_dir))
+    assert json.loads(peer_memory(first)[API_KEY_SECRET])["id"] == LEADER_SECRET_ID
+    calls.reset()
+
+    out = ctx.run(ctx.on.update_status(), first)
+
+    assert calls.calls["secret-read-get"] == 1, "the key secret, by its remembered ID"
+    assert calls.calls["secret-read-info"] == 0
+    assert out.unit_status == testing.ActiveStatus("0 applications synced")
+
+
+def test_6_a_key_changed_in_config_xml_still_reaches_our_own_remembered_secret(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    first = ctx.run(ctx.on.update_status(), steady_state(config_dir))
+    new_key = "e" * 32
+    write_config_xml(config_dir, ApiKey=new_key, Port="9696", UrlBase="")
+    running.restart(service_environment())  # Prowlarr's UI reset the key, say
+
+    out = ctx.run(ctx.on.update_status(), first)
+
+    assert out.get_secret(id=LEADER_SECRET_ID).latest_content == {"api-key": new_key}
+    assert [s.id for s in out.secrets if s.label == "prowlarr-api-key"] == [LEADER_SECRET_ID]
