@@ -922,9 +922,9 @@ def test_an_announced_revision_is_tracked_even_when_the_charm_reads_nothing_then
     assert charm.seen == [("deferred", 7)]
     assert out.get_secret(id=PROWLARR_SECRET_ID).tracked_content == {"api-key": ROTATED_KEY}
     with ctx(ctx.on.update_status(), dataclasses.replace(out, deferred=[])) as mgr:
-        result = mgr.charm.indexer.get_api_key(
-            mgr.charm.model.get_relation("media-indexer", 7), PROWLARR_SECRET_ID, refresh=False
-        )
+        relation = mgr.charm.model.get_relation("media-indexer", 7)
+        assert relation is not None
+        result = mgr.charm.indexer.get_api_key(relation, PROWLARR_SECRET_ID, refresh=False)
     assert result.api_key == ROTATED_KEY, "a later hook reads it without refresh"
 
 
