@@ -836,6 +836,25 @@ class _Call:
     body: bytes
 
 
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 on a decoded path, as Kestrel does before routing (PITFALLS §16).
+
+    So a URL base with a `.` or `..` segment never matches any request: every one gets a 307.
+    """
+    segments = path.split("/")
+    out: list[str] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+            continue
+        out.append(segment)
+    return "/".join(out) or "/"
+
+
 def _json_response(
     status: int, payload: object, headers: Mapping[str, str] | None = None
 ) -> _Response:
@@ -1588,7 +1607,7 @@ class FakeProwlarr:
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> _Incoming:
         split = urlsplit(target)
-        raw_path = unquote(split.path) or "/"
+        raw_path = _remove_dot_segments(unquote(split.path) or "/")
         path, under_base = raw_path, True
         base = self.url_base
         if base and raw_path.lower() == base.lower():
