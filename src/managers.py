@@ -47,7 +47,9 @@ class Context:
     prowlarr_url: str  # where managers call Prowlarr back (in-cluster URL + URL base)
     sync_level: str  # Prowlarr's syncLevel for every application
     model_uuid: str
-    refresh_relation: int | None = None  # its manager's secret changed: read the latest
+    # Unused: on secret-changed the media-indexer library (LIBPATCH 3) tracks the latest
+    # revision itself, so every read without refresh gets it. charm.py still sets it.
+    refresh_relation: int | None = None
 
 
 @dataclass
@@ -119,11 +121,9 @@ def _application(
     data = remote.data
     assert data is not None  # noqa: S101 - claims keeps only valid data
     name = _name(remote)
-    result = provider.get_api_key(
-        remote.relation,
-        data.api_key_secret_id,
-        refresh=remote.relation.id == context.refresh_relation,
-    )
+    # The tracked revision: the library tracks the latest one each time secret-changed
+    # announces it, even in a hook that ended before registration (Prowlarr down).
+    result = provider.get_api_key(remote.relation, data.api_key_secret_id, refresh=False)
     if result.status is ApiKeyStatus.NOT_GRANTED:
         if _from_another_model(data.api_key_secret_id, context.model_uuid):
             message = (
