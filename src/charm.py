@@ -12,7 +12,6 @@ import logging
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
-    ApiKeyChangedEvent,
     MediaIndexerProvider,
     secret_unique_id,
 )
@@ -152,8 +151,7 @@ class ProwlarrCharm(ops.CharmBase):
             schedule, backups = backup.wanted(config.backup_interval, config.backup_retention)
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
-            refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
-            reports.append(managers.reconcile(hook, self.media_indexer, refresh))
+            reports.append(managers.reconcile(hook, self.media_indexer))
 
     def _observe(self, exporter: ExporterInput | None) -> Report:
         """COS metrics, logs, dashboard and alert rules (observability.py)."""
@@ -183,7 +181,8 @@ class ProwlarrCharm(ops.CharmBase):
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
         """The operator's UI credentials changed (media managers' keys: see api_key_changed)."""
-        if auth.is_login_secret(self.config, _changed_secret(event)):
+        memory = Memory.of(self.model, PEER_RELATION) if self.unit.is_leader() else Memory(None)
+        if auth.login_secret_changed(event.secret, self.config, memory):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
