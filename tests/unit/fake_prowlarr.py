@@ -1,8 +1,9 @@
 """A fake Prowlarr: a real HTTP server on 127.0.0.1 that follows Prowlarr's API contract.
 
-It models what the charm relies on (see /work/shared/prowlarr/CONTRACT.md): config.xml read once at
-start and rewritten the Prowlarr way, API-key authentication, the start-up 503 window, the URL base
-redirect, the applications API (masking, defaults, validators, connection test) and the command
+It models what the charm relies on (Prowlarr's contract: `prowlarr/CONTRACT.md` in the shared
+reference material, `../shared/` beside a checkout): config.xml read once at start and rewritten
+the Prowlarr way, API-key authentication, the start-up 503 window, the URL base redirect, the
+applications API (masking, defaults, validators, connection test) and the command
 queue. Commands run in the background like Prowlarr's executor: `command_delay` seconds after
 the POST a command is started, `command_duration` seconds later it has run and completed (or
 failed), whether or not anyone polls it; every request is authenticated against the key of the
