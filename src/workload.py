@@ -41,7 +41,7 @@ COMMAND = "/app/prowlarr/bin/Prowlarr -nobrowser -data=/config"
 WORKING_DIR = "/app/prowlarr/bin"
 CHOWN_TIMEOUT = 120.0
 # Prowlarr saves config.xml by truncating it and writing it again: a read may catch it empty or
-# half-written. While Prowlarr runs, such a read is tried again (5 × 100 ms).
+# half-written. While Prowlarr runs, such a read is tried again (5 times, 100 ms apart).
 CONFIG_READ_ATTEMPTS = 5
 CONFIG_READ_DELAY = 0.1
 _MAX_DETAIL = 200
@@ -394,8 +394,8 @@ class Workload:
 
         A steady state costs three reads (config.xml, the plan, the service) and no write.
         config.xml is written (owned by abc, mode 0600) only when its key is missing or its
-        URL base differs; a corrupt file raises ConfigXmlError and is never overwritten (an empty or
-        half-written one while Prowlarr runs: IncompleteConfigXmlError, not blocked).
+        URL base differs; a corrupt file raises ConfigXmlError and is never overwritten (an
+        empty or half-written one while Prowlarr runs: IncompleteConfigXmlError, not blocked).
         `before_first_start` runs when the plan has no Prowlarr service yet (a new container,
         as after a refresh), before anything is written or started; a WorkloadError from it
         means nothing starts.
