@@ -125,7 +125,7 @@ def _run(client: ProwlarrClient, name: str, timeout: float, **body: object) -> N
         message = f"Prowlarr's {name} command did not finish within {timeout:g}s"
         raise BackupError(message) from None
     if not done.succeeded:
-        detail = f": {done.message}" if done.message else ""
+        detail = f": {done.detail}" if done.detail else ""
         raise BackupError(f"Prowlarr's {name} command ended {done.status}{detail}")
 
 

@@ -30,6 +30,10 @@ _CONNECT_ATTEMPTS = 2  # one retry, only when the connection could not be opened
 _CONNECT_RETRY_DELAY = 0.1
 _MAX_DETAIL = 200
 _VERSION_HEADER = "X-Application-Version"
+# After a command changed the key, Prowlarr saves config.xml: the file holds the old key, then
+# nothing (the save truncates it), then the new key. The new key is read again meanwhile.
+RELOAD_ATTEMPTS = 5
+RELOAD_DELAY = 0.1
 
 
 def header_safe(value: str) -> bool:
@@ -75,6 +79,16 @@ class Command(_ApiModel):
     def succeeded(self) -> bool:
         """Whether the command completed."""
         return self.status == "completed"
+
+    @property
+    def detail(self) -> str:
+        """Why it ended as it did: the first line of its exception, else its message, else "".
+
+        A failed command's message is only "Failed"; the exception says what went wrong (the
+        client scrubs the keys it knows from it).
+        """
+        first = next((line.strip() for line in (self.exception or "").splitlines()), "")
+        return first[:_MAX_DETAIL] or (self.message or "")
 
 
 class ApplicationField(_ApiModel):
@@ -489,8 +503,11 @@ class ProwlarrClient:
         return self._parse(_COMMAND, "POST", path, response)
 
     def get_command(self, command_id: int) -> Command:
-        """GET /api/v1/command/{id}."""
-        return self._get(_COMMAND, f"/api/v1/command/{command_id}")
+        """GET /api/v1/command/{id} (keys scrubbed from its exception text)."""
+        command = self._get(_COMMAND, f"/api/v1/command/{command_id}")
+        if command.exception:
+            command.exception = self._scrub(command.exception)
+        return command
 
     def run_and_wait(
         self,
@@ -523,15 +540,17 @@ class ProwlarrClient:
         Prowlarr runs a command in the background and checks the key of every request against
         its key of that moment, so a command that changes the key (ResetApiKey) makes its own
         status URL answer 401 to the old key. With `reload_key`, a 401 asks it for the key
-        Prowlarr now holds (config.xml's); a different key is used from then on, the same one
-        (or none) re-raises the ProwlarrAuthError.
+        Prowlarr now holds (config.xml's); a different key is used from then on. Prowlarr
+        switches keys before it saves the file, so while `reload_key` gives the same key or
+        none it is asked again, up to RELOAD_ATTEMPTS times RELOAD_DELAY apart; then the
+        ProwlarrAuthError is raised again.
         """
         deadline = time.monotonic() + timeout
         while True:
             try:
                 command = self.get_command(command_id)
             except ProwlarrAuthError:
-                current = reload_key() if reload_key is not None else None
+                current = self._reload(reload_key) if reload_key is not None else None
                 if not current or current == self._api_key:
                     raise
                 logger.info("Prowlarr's API key changed while command %d ran", command_id)
@@ -550,6 +569,16 @@ class ProwlarrClient:
                     f"after {timeout:g}s"
                 )
             time.sleep(max(0.0, min(interval, remaining)))
+
+    def _reload(self, reload_key: Callable[[], str | None]) -> str | None:
+        """`reload_key()`, asked again briefly while it gives no key or the one in use."""
+        current = reload_key()
+        for _ in range(RELOAD_ATTEMPTS - 1):
+            if current and current != self._api_key:
+                break
+            time.sleep(RELOAD_DELAY)
+            current = reload_key()
+        return current
 
     def list_applications(self) -> list[Application]:
         """GET /api/v1/applications (sorted by name; secret fields masked as "********")."""

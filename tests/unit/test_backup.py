@@ -116,7 +116,12 @@ def test_create_backup_keeps_the_newest_five_it_made_and_no_other(
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ("failing", "create-backup: Prowlarr's Backup command ended failed: Backup failed (fake)"),
+        # Prowlarr's message is only "Failed": the first line of its exception says why.
+        (
+            "failing",
+            "create-backup: Prowlarr's Backup command ended failed: "
+            "RuntimeError: Backup failed (fake)",
+        ),
         ("stuck", "create-backup: Prowlarr's Backup command did not finish within 0.3s"),
     ],
 )

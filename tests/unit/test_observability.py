@@ -40,6 +40,7 @@ from tests.unit.conftest import (
     make_state,
     prowlarr_container,
     running_layer,
+    service_environment,
 )
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.recorder import CallRecorder
@@ -110,7 +111,7 @@ def write_config_xml(config_dir: Path, key: str = KEY) -> None:
 def running(prowlarr: FakeProwlarr, config_dir: Path, key: str = KEY) -> None:
     """Prowlarr already running with `key`, as in an existing deployment."""
     write_config_xml(config_dir, key)
-    prowlarr.start()
+    prowlarr.start(service_environment())  # as the layer runs it: Forms login, so /login works
 
 
 def metrics_relation() -> testing.Relation:

@@ -25,6 +25,7 @@ from prowlarr import (
     ProwlarrTimeoutError,
     ProwlarrValidationError,
 )
+from tests.unit.conftest import CLUSTER_URL
 from tests.unit.fake_prowlarr import FakeProwlarr
 from workload import parse_config_xml, render_config_xml
 
@@ -219,6 +220,7 @@ def test_client_repr_hides_the_key(client: ProwlarrClient):
 
 
 def test_command_runs_to_completion(client: ProwlarrClient, started: FakeProwlarr):
+    started.command_delay = 0.2  # still queued when posted again, even on a busy machine
     command = client.run_command("ApplicationIndexerSync", forceSync=True)
     assert command.status == "queued"
     assert client.run_command("ApplicationIndexerSync", forceSync=True).id == command.id
@@ -285,7 +287,7 @@ def radarr(
     return (
         template.model_copy(update={"name": name, "sync_level": "fullSync"})
         .with_field("baseUrl", base_url)
-        .with_field("prowlarrUrl", "http://prowlarr:9696")
+        .with_field("prowlarrUrl", CLUSTER_URL)
         .with_field("apiKey", "r" * 32)
     )
 
