@@ -229,6 +229,14 @@ class ProwlarrAuthError(ProwlarrResponseError):
     """Prowlarr rejected the API key (401)."""
 
 
+class ProwlarrLoginUnavailableError(ProwlarrResponseError):
+    """POST /login answered 401: Prowlarr cannot use its data-protection keys (/config/asp).
+
+    The login form needs no API key, so a 401 there never means a rejected key: Prowlarr could
+    not read or write the keys it signs its session cookie with.
+    """
+
+
 class ProwlarrStartingError(ProwlarrResponseError):
     """Prowlarr is still starting up (503)."""
 
@@ -484,13 +492,23 @@ class ProwlarrClient:
         """POST {base}/login as the UI does; whether Prowlarr accepted the credentials.
 
         Prowlarr answers 302 either way: to `login?...loginFailed=true` when it refuses them.
-        A 307 (outside the URL base) or any other answer raises.
+        A 401 raises ProwlarrLoginUnavailableError (the form takes no API key: Prowlarr cannot
+        use its data-protection keys under /config/asp); a 307 (outside the URL base) or any
+        other answer raises ProwlarrResponseError.
         """
         path = "/login"
         self._keys.add(password)  # scrubbed from any error text, like the keys
         response = self._send("POST", path, form={"username": username, "password": password})
         if response.status_code in (302, 303):
             return "loginFailed=true" not in response.headers.get("Location", "")
+        if response.status_code == 401:
+            raise ProwlarrLoginUnavailableError(
+                401,
+                "Prowlarr cannot use its data-protection keys under /config/asp (unreadable or "
+                "not owned by its user), so no login can work; not an API key problem",
+                method="POST",
+                path=f"{self._prefix}{path}",
+            )
         self._raise_for_status("POST", path, response)
         raise ProwlarrResponseError(
             response.status_code, "expected a redirect", method="POST", path=path

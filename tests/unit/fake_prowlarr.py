@@ -1282,6 +1282,7 @@ class FakeProwlarr:
         self.manager_versions: dict[str, str] = {}  # baseUrl substring -> version ("" = none)
         self.callbacks: list[tuple[str, int | None]] = []  # (URL without key, status or None)
         self.reset_save_delay = 0.06  # ResetApiKey: old key, then empty file, then the new key
+        self.asp_unreadable = False  # /config/asp keys unusable: POST /login answers 401
         self._pending_saves: dict[int, str | None] = {}
         self._handlers: dict[tuple[str, str], Callable[[_Call], _Response]] = {
             ("GET", "/ping"): self._ping,
@@ -1915,6 +1916,8 @@ class FakeProwlarr:
         media = call.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/x-www-form-urlencoded":
             raise _HttpError(_Response(415))
+        if self.asp_unreadable:  # the session cookie cannot be protected
+            return _Response(401)
         form = dict(parse_qsl(call.body.decode("latin-1"), keep_blank_values=True))
         user, password = self.user, form.get("password", "")
         if cast("_BootConfig", self._boot_config).authentication == "none":
