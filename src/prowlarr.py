@@ -140,8 +140,11 @@ class ValidationFailure(BaseModel):
 class HostConfig(_ApiModel):
     """GET/PUT /api/v1/config/host: the whole resource, every field kept for the PUT.
 
-    Prowlarr saves every field of a PUT (but `apiKey`): a field left out becomes null/0, a value
-    from an older GET rolls a newer setting back. So a PUT carries what a GET has just returned,
+    Prowlarr saves every field of a PUT but `apiKey`, and a value from an older GET rolls a newer
+    setting back. A field left out binds as null, 0 or false: a number or a flag then fails
+    validation or is saved as 0/false, a string kept in the database (applicationUrl,
+    backupFolder, the proxy's) keeps its value, and a string kept in config.xml (urlBase,
+    instanceName...) makes the PUT fail with 500. So a PUT carries what a GET has just returned,
     with only the charm's fields changed. The repr shows none of the values (the GET holds the
     API key in clear, the password hash and proxy/certificate passwords).
     """
@@ -151,6 +154,7 @@ class HostConfig(_ApiModel):
     password: str | None = None
     password_confirmation: str | None = None
     application_url: str | None = None
+    backup_folder: str | None = None  # relative to Prowlarr's data directory, or absolute
     backup_interval: int | None = None
     backup_retention: int | None = None
 
@@ -615,7 +619,11 @@ class ProwlarrClient:
         return self._parse(_APPLICATION, "POST", path, response)
 
     def update_application(self, app: Application, *, force_save: bool = True) -> Application:
-        """PUT /api/v1/applications/{id}?forceSave=... (202); omitted fields reset to defaults."""
+        """PUT /api/v1/applications/{id}?forceSave=... (202).
+
+        The whole resource: a settings field left out takes its default, not the stored value.
+        Without forceSave, Prowlarr tests the application (its manager calls Prowlarr back).
+        """
         if app.id is None:
             raise ValueError("update_application needs an application with an id")
         path = f"/api/v1/applications/{app.id}"
