@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import http.client
 import dataclasses
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -682,6 +682,34 @@ def _server_failures(body: Mapping[str, object], failures: list[JsonDict]) -> No
         fail("SslCertPath", "'Ssl Cert Path' must not be empty.", None, "NotEmptyValidator")
 
 
+def _bind_host_config(
+    given: Mapping[str, object], current: Mapping[str, object]
+) -> tuple[dict[str, object], list[str]]:
+    """A HostConfigResource PUT body as bound; and the config-file strings it left out (null).
+
+    `given` has lower-cased names; a field left out binds as null, 0 or false, but a string
+    kept in the database keeps its value (ConfigService skips a null).
+    """
+    body: dict[str, object] = {}
+    left_out: list[str] = []
+    for name, default in current.items():
+        value = given.get(name.lower())
+        if value is None and isinstance(default, str) and name in _HOST_DB_DEFAULTS:
+            value = default  # ConfigService skips a null: the stored value stays
+        elif value is None:  # a field left out binds as null, 0 or false
+            value = (
+                0
+                if isinstance(default, int) and not isinstance(default, bool)
+                else False
+                if isinstance(default, bool)
+                else None
+            )
+            if name in _HOST_FILE_FIELDS and isinstance(default, str):
+                left_out.append(name)
+        body[name] = value
+    return body, left_out
+
+
 @dataclass
 class FakeUser:
     """Prowlarr's single UI user: the name lower-cased, the password only as a salted hash."""
@@ -1239,9 +1267,9 @@ class FakeProwlarr:
     so a prowlarrUrl without the URL base fails, as does a stale key. `manager_versions` makes a
     manager report another version ("" for none). Inspection: `requests`, `syncs`,
     `connection_tests`, `callbacks`, `applications`, `commands`, `internal_errors` (bugs of the
-    fake itself, answered with 500). Backups: `clock` (local time for backup names), `backup_now()` (what
-    the Backup command writes), `backups()`, `database_dump()`, `boots` (starts so far, in
-    every database written), `kill()` (a stop that leaves the -wal/-shm files).
+    fake itself, answered with 500). Backups: `clock` (local time for backup names),
+    `backup_now()` (what the Backup command writes), `backups()`, `database_dump()`, `boots`
+    (starts so far, in every database written), `kill()` (a stop that leaves the -wal/-shm files).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -1992,23 +2020,7 @@ class FakeProwlarr:
             raise _problem("The JSON value could not be converted to HostConfigResource.")
         given = _lower_keys(payload)
         current = self.host_config()
-        body: dict[str, object] = {}
-        left_out: list[str] = []  # config-file strings bound as null
-        for name, default in current.items():
-            value = given.get(name.lower())
-            if value is None and isinstance(default, str) and name in _HOST_DB_DEFAULTS:
-                value = default  # ConfigService skips a null: the stored value stays
-            elif value is None:  # a field left out binds as null, 0 or false
-                value = (
-                    0
-                    if isinstance(default, int) and not isinstance(default, bool)
-                    else False
-                    if isinstance(default, bool)
-                    else None
-                )
-                if name in _HOST_FILE_FIELDS and isinstance(default, str):
-                    left_out.append(name)
-            body[name] = value
+        body, left_out = _bind_host_config(given, current)
         for name in ("username", "password", "passwordConfirmation"):
             body[name] = given.get(name.lower())
         for name, allowed in _HOST_ENUMS.items():
@@ -2603,9 +2615,11 @@ class FakeProwlarr:
             self._execute(cmd)
 
     def _reset_in_steps(self, cmd: FakeCommand) -> None:
-        """ResetApiKey as Prowlarr runs it: the key changes in memory (the old one gets 401 at
-        once), config.xml keeps the old key, then is truncated, then holds the new key; only
-        then does the command complete (ConfigFileProvider.ResetApiKey, SaveConfigFile)."""
+        """ResetApiKey as Prowlarr runs it (ConfigFileProvider.ResetApiKey, SaveConfigFile).
+
+        The key changes in memory (the old one gets 401 at once), config.xml keeps the old key,
+        then is truncated, then holds the new key; only then does the command complete.
+        """
         text = self._use_new_key()
         half = self.reset_save_delay / 2
         self._pending_saves[cmd.id] = text
