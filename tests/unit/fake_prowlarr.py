@@ -35,7 +35,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
@@ -2335,7 +2335,7 @@ class FakeProwlarr:
         return status == 200 and b"<caps" in body
 
     @contextlib.contextmanager
-    def _unlocked(self) -> Iterator[None]:
+    def _unlocked(self) -> Generator[None, None, None]:
         """Let other requests in while this one waits for its own callback.
 
         Only from a handler, where `_handle` holds the lock once.

@@ -828,12 +828,14 @@ def test_logs_of_both_containers_go_to_every_loki_unit_with_topology_labels(
         ctx.on.relation_changed(loki, remote_unit=0), cos_state(owned_config_dir, relations=[loki])
     )
 
-    labels = {
+    labels = {  # what loki_push_api's LogForwarder sets: COS dashboards select job and product
+        "product": "Juju",
+        "charm": APP,
         "juju_model": "media",
         "juju_model_uuid": MODEL_UUID,
         "juju_application": APP,
         "juju_unit": UNIT,
-        "charm": APP,
+        "job": f"juju_media_{MODEL_UUID[:8]}_{APP}",
     }
     for container in ("prowlarr", EXPORTARR_CONTAINER):
         targets = log_targets(out, container)
