@@ -1257,7 +1257,8 @@ class FakeProwlarr:
     connection unanswered), `restart_after` (the process restarts when the N-th request from now
     arrives, which gets no answer, re-reading config.xml), `reset_save_delay` (how long
     ResetApiKey's save of config.xml takes: the old key for half of it, then an empty file, as
-    Prowlarr switches its key in memory first and truncates the file before writing it).
+    Prowlarr switches its key in memory first and truncates the file before writing it),
+    `asp_unreadable` (POST /login answers 401, as when /config/asp cannot be used).
 
     The application test is two-way, as with a real media manager: a simulated manager calls
     Prowlarr back at `{prowlarrUrl}/0/api?t=caps&apikey=<Prowlarr's key>`, a real HTTP request to
