@@ -37,6 +37,7 @@ charm=""
 destructive=false
 with_tester=false
 setup_only=false
+metallb_range="${METALLB_RANGE:-}"
 
 usage() {
   cat <<EOF
@@ -68,10 +69,18 @@ Options:
                        tests (a Radarr stand-in) as "$tester_app" and integrate it
   --setup-only         install and bootstrap only, deploy nothing: what 'tox -e integration'
                        needs (it creates its own model)
+  --metallb-range R    addresses MetalLB may hand to LoadBalancer Services, FIRST-LAST (e.g.
+                       192.168.1.240-192.168.1.249): free addresses of this host's network.
+                       traefik-k8s serves on its own LoadBalancer Service and stays Waiting
+                       without one. Default: the last ten of this host's /24, if it is on one.
   -h, --help           show this help
 
 Environment: JUJU_CHANNEL ($JUJU_CHANNEL), MICROK8S_CHANNEL ($MICROK8S_CHANNEL),
-CHARMCRAFT_CHANNEL ($CHARMCRAFT_CHANNEL).
+CHARMCRAFT_CHANNEL ($CHARMCRAFT_CHANNEL), METALLB_RANGE (as --metallb-range).
+
+It changes this machine: it installs snaps (and apt packages with --destructive-mode), adds
+you to the snap_microk8s and lxd groups, and enables the MicroK8s add-ons dns,
+hostpath-storage and metallb.
 
 Packing uses LXD by default: clean, and works on any Ubuntu release. If Docker is installed, its
 firewall rules can cut LXD containers off the network; see the charmcraft docs, or use
@@ -217,6 +226,7 @@ parse_args() {
       --destructive-mode) destructive=true; shift ;;
       --with-tester) with_tester=true; shift ;;
       --setup-only) setup_only=true; shift ;;
+      --metallb-range) metallb_range="${2:?--metallb-range needs FIRST-LAST}"; shift 2 ;;
       -h | --help) usage; exit 0 ;;
       *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -225,6 +235,29 @@ parse_args() {
     [ -f "$charm" ] || die "no such charm file: $charm"
     charm="$(cd "$(dirname "$charm")" && pwd)/$(basename "$charm")"
   fi
+}
+
+# The last ten addresses of this host's /24 network (by the default route), or nothing.
+guess_metallb_range() {
+  local ip prefix
+  ip="$(ip -o -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')"
+  [ -n "$ip" ] || return 0
+  prefix="$(ip -o -4 addr show | awk -v ip="$ip" '{ split($4, a, "/"); if (a[1] == ip) print a[2] }')"
+  [ "$prefix" = "24" ] || return 0
+  echo "${ip%.*}.240-${ip%.*}.249"
+}
+
+# traefik-k8s serves on its own LoadBalancer Service: MetalLB gives it an address.
+enable_metallb() {
+  local range
+  if as_root microk8s status -a metallb 2>/dev/null | grep -q '^enabled'; then
+    return 0
+  fi
+  range="${metallb_range:-$(guess_metallb_range)}"
+  [ -n "$range" ] ||
+    die "cannot choose addresses for MetalLB from this host's network: pass --metallb-range FIRST-LAST (free addresses of your network)"
+  log "Enabling MetalLB with $range (check that no other machine uses these addresses)"
+  as_root microk8s enable "metallb:$range"
 }
 
 install_tools() {
@@ -239,6 +272,7 @@ install_tools() {
   as_root microk8s status --wait-ready --timeout 600 >/dev/null
   as_root microk8s enable dns
   as_root microk8s enable hostpath-storage
+  enable_metallb
   write_kubeconfig
 
   ensure_snap juju "$JUJU_CHANNEL"

@@ -24,7 +24,14 @@ from prowlarr import (
     ProwlarrTimeoutError,
     header_safe,
 )
-from workload import STARTUP_WAIT, Workload, WorkloadError, WorkloadSpec, generate_api_key
+from workload import (
+    STARTUP_WAIT,
+    IncompleteConfigXmlError,
+    Workload,
+    WorkloadError,
+    WorkloadSpec,
+    generate_api_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +67,10 @@ def reset_api_key(
 ) -> str:
     """Make Prowlarr generate a new key, follow the command, verify it; return the new key.
 
-    `client` must hold `old_key`; `read_key` returns config.xml's key at the moment it is called.
+    `client` must hold `old_key`; `read_key` returns config.xml's key at the moment it is called
+    (None when the file holds none, or is caught empty or half-written). Prowlarr switches to the
+    new key before it saves config.xml, so the client reads the file again for a moment after
+    the first 401 (`ProwlarrClient.wait_for_command`); the command completes after the save.
     Raises RotationError saying which step failed.
     """
     try:
@@ -76,7 +86,7 @@ def reset_api_key(
     except ProwlarrError as e:
         raise RotationError(f"Prowlarr: {e}") from None
     if not done.succeeded:
-        detail = f": {done.message}" if done.message else ""
+        detail = f": {done.detail}" if done.detail else ""
         raise RotationError(f"Prowlarr's {RESET_COMMAND} ended {done.status}{detail}")
     new_key = read_key()
     if not new_key or new_key == old_key:
@@ -110,6 +120,8 @@ def rotate(
     def read_key() -> str | None:
         try:
             config = workload.read_config()
+        except IncompleteConfigXmlError:
+            return None  # caught while Prowlarr saves it: read again
         except WorkloadError as e:
             raise RotationError(str(e)) from None
         return config.api_key if config else None

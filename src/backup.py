@@ -6,8 +6,10 @@ restores them through `/api/v1/system/backup`. A restore replaces config.xml at 
 database at the next start, so the charm restarts Prowlarr through Pebble, then forgets what the
 restored database made stale (`forget_after_restore`) and lets the reconcile apply it again.
 
-Prowlarr's retention cleans up scheduled backups only, never manual ones: the charm deletes the
-oldest of the backups `create-backup` made beyond `KEEP_CREATED`, and nothing else.
+Prowlarr's retention (`backup-retention` days) removes old scheduled and update backups, never
+manual ones: the charm deletes the oldest of the backups `create-backup` made beyond
+`KEEP_CREATED`, and nothing else. Backups lie under the host config's `backupFolder`, which a user
+can move (relative to /config, or absolute): `create-backup` reports the path it has now.
 
 On Kubernetes a refresh recreates the pod: Prowlarr starts on the new image, and migrates its
 database, only when the charm adds its layer to the new container's empty plan.
@@ -51,7 +53,7 @@ BACKUP_TIMEOUT = 300.0  # seconds for Prowlarr's Backup command (a large databas
 SYNC_TIMEOUT = 60.0
 RESTART_TIMEOUT = 60.0
 
-BACKUPS_DIR = f"{CONFIG_DIR}/Backups"
+BACKUPS_DIR = f"{CONFIG_DIR}/Backups"  # Prowlarr's default backupFolder; the charm's own copies
 PRE_REFRESH_DIR = f"{BACKUPS_DIR}/pre-refresh"
 KEEP_PRE_REFRESH = 3
 DATABASE = "prowlarr.db"
@@ -103,9 +105,23 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def file_path(backup: Backup) -> str:
-    """Where a backup lies in the container (Prowlarr's default backup folder)."""
-    return f"{BACKUPS_DIR}/{backup.type}/{backup.name}"
+def backup_folder(setting: str | None) -> str:
+    """Where Prowlarr writes its backups in the container, from the host config's backupFolder.
+
+    Prowlarr (BackupService) takes a relative folder under its data directory (/config) and an
+    absolute one as it is; unset means its default, /config/Backups.
+    """
+    folder = (setting or "").strip()
+    if not folder:
+        return BACKUPS_DIR
+    if folder.startswith("/"):
+        return folder.rstrip("/") or "/"
+    return f"{CONFIG_DIR}/{folder.strip('/')}"
+
+
+def file_path(backup: Backup, folder: str = BACKUPS_DIR) -> str:
+    """Where a backup lies in the container, under Prowlarr's backup `folder`."""
+    return f"{folder.rstrip('/')}/{backup.type}/{backup.name}"
 
 
 def copy_command(unit: str, path: str) -> str:
@@ -138,7 +154,7 @@ def _run(client: ProwlarrClient, name: str, timeout: float, **body: object) -> N
         message = f"Prowlarr's {name} command did not finish within {timeout:g}s"
         raise BackupError(message) from None
     if not done.succeeded:
-        detail = f": {done.message}" if done.message else ""
+        detail = f": {done.detail}" if done.detail else ""
         raise BackupError(f"Prowlarr's {name} command ended {done.status}{detail}")
 
 
@@ -161,7 +177,7 @@ def create(client: ProwlarrClient, memory: Memory, unit: str) -> dict[str, objec
     created[str(made.id)] = made.name
     pruned = _prune(client, listed, created)
     memory.put_mapping(BACKUPS, created)
-    path = file_path(made)
+    path = file_path(made, backup_folder(client.get_host_config().backup_folder))
     results: dict[str, object] = {
         "id": made.id,
         "name": made.name,

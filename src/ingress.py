@@ -5,9 +5,11 @@ JSON-encoded. The requirer's application databag holds `model`, `name`, `port`, 
 `redirect-https`, `scheme` and `healthcheck_params`; each unit's databag its `host` and `ip`. The
 provider answers `ingress` = `{"url": ...}` in its application databag.
 
-Prowlarr serves only under its URL base (anything else gets a 307), so the prefix traefik routes
-on (`/<model>-<app>` in path mode) must be the URL base, and must not be stripped: the URL base is
-the path of the URL traefik gives, empty in host (subdomain) mode.
+Prowlarr serves only under its URL base: a request outside it that passes authentication gets a
+307 to the same path under the base (authentication comes first, so an API request without a
+key gets 401, not the redirect). So the prefix traefik routes on (`/<model>-<app>` in path mode)
+must be the URL base, and must not be stripped: the URL base is the path of the URL traefik
+gives, empty in host (subdomain) mode.
 """
 
 from __future__ import annotations

@@ -223,7 +223,9 @@ def _keep_running(container: ops.Container, problems: list[Problem]) -> None:
 def scrape_jobs() -> list[dict[str, object]]:
     """One job: exportarr on every unit that publishes an address (only the one running Prowlarr).
 
-    The job name is fixed, so the series keep their identity when leadership moves.
+    Not the name Prometheus shows: the consumer's library prefixes it with the Juju topology and,
+    for the wildcard target, makes one job per unit, suffixed with the unit's number; leadership
+    moving to another unit therefore starts other series.
     """
     return [
         {
@@ -301,13 +303,19 @@ def loki_endpoints(relations: Iterable[ops.Relation]) -> tuple[dict[str, str], l
 
 
 def log_labels(topology: JujuTopology) -> dict[str, str]:
-    """Juju topology labels for every forwarded log line (Pebble adds `pebble_service`)."""
+    """The labels of every forwarded log line, as loki_push_api's LogForwarder sets them.
+
+    Juju topology, plus `product` ("Juju") and `job` (`juju_<model>_<uuid[:8]>_<app>`), which
+    COS dashboards select on; Pebble adds `pebble_service`.
+    """
     return {
+        "product": "Juju",
+        "charm": topology.charm_name or "",
         "juju_model": topology.model,
         "juju_model_uuid": topology.model_uuid,
         "juju_application": topology.application,
         "juju_unit": topology.unit or "",
-        "charm": topology.charm_name or "",
+        "job": f"juju_{topology.identifier}",
     }
 
 

@@ -30,6 +30,10 @@ _CONNECT_ATTEMPTS = 2  # one retry, only when the connection could not be opened
 _CONNECT_RETRY_DELAY = 0.1
 _MAX_DETAIL = 200
 _VERSION_HEADER = "X-Application-Version"
+# After a command changed the key, Prowlarr saves config.xml: the file holds the old key, then
+# nothing (the save truncates it), then the new key. The new key is read again meanwhile.
+RELOAD_ATTEMPTS = 5
+RELOAD_DELAY = 0.1
 
 
 def header_safe(value: str) -> bool:
@@ -75,6 +79,16 @@ class Command(_ApiModel):
     def succeeded(self) -> bool:
         """Whether the command completed."""
         return self.status == "completed"
+
+    @property
+    def detail(self) -> str:
+        """Why it ended as it did: the first line of its exception, else its message, else "".
+
+        A failed command's message is only "Failed"; the exception says what went wrong (the
+        client scrubs the keys it knows from it).
+        """
+        first = next((line.strip() for line in (self.exception or "").splitlines()), "")
+        return first[:_MAX_DETAIL] or (self.message or "")
 
 
 class ApplicationField(_ApiModel):
@@ -126,8 +140,11 @@ class ValidationFailure(BaseModel):
 class HostConfig(_ApiModel):
     """GET/PUT /api/v1/config/host: the whole resource, every field kept for the PUT.
 
-    Prowlarr saves every field of a PUT (but `apiKey`): a field left out becomes null/0, a value
-    from an older GET rolls a newer setting back. So a PUT carries what a GET has just returned,
+    Prowlarr saves every field of a PUT but `apiKey`, and a value from an older GET rolls a newer
+    setting back. A field left out binds as null, 0 or false: a number or a flag then fails
+    validation or is saved as 0/false, a string kept in the database (applicationUrl,
+    backupFolder, the proxy's) keeps its value, and a string kept in config.xml (urlBase,
+    instanceName...) makes the PUT fail with 500. So a PUT carries what a GET has just returned,
     with only the charm's fields changed. The repr shows none of the values (the GET holds the
     API key in clear, the password hash and proxy/certificate passwords).
     """
@@ -137,6 +154,7 @@ class HostConfig(_ApiModel):
     password: str | None = None
     password_confirmation: str | None = None
     application_url: str | None = None
+    backup_folder: str | None = None  # relative to Prowlarr's data directory, or absolute
     backup_interval: int | None = None
     backup_retention: int | None = None
 
@@ -213,6 +231,14 @@ class ProwlarrResponseError(ProwlarrError):
 
 class ProwlarrAuthError(ProwlarrResponseError):
     """Prowlarr rejected the API key (401)."""
+
+
+class ProwlarrLoginUnavailableError(ProwlarrResponseError):
+    """POST /login answered 401: Prowlarr cannot use its data-protection keys (/config/asp).
+
+    The login form needs no API key, so a 401 there never means a rejected key: Prowlarr could
+    not read or write the keys it signs its session cookie with.
+    """
 
 
 class ProwlarrStartingError(ProwlarrResponseError):
@@ -470,13 +496,23 @@ class ProwlarrClient:
         """POST {base}/login as the UI does; whether Prowlarr accepted the credentials.
 
         Prowlarr answers 302 either way: to `login?...loginFailed=true` when it refuses them.
-        A 307 (outside the URL base) or any other answer raises.
+        A 401 raises ProwlarrLoginUnavailableError (the form takes no API key: Prowlarr cannot
+        use its data-protection keys under /config/asp); a 307 (outside the URL base) or any
+        other answer raises ProwlarrResponseError.
         """
         path = "/login"
         self._keys.add(password)  # scrubbed from any error text, like the keys
         response = self._send("POST", path, form={"username": username, "password": password})
         if response.status_code in (302, 303):
             return "loginFailed=true" not in response.headers.get("Location", "")
+        if response.status_code == 401:
+            raise ProwlarrLoginUnavailableError(
+                401,
+                "Prowlarr cannot use its data-protection keys under /config/asp (unreadable or "
+                "not owned by its user), so no login can work; not an API key problem",
+                method="POST",
+                path=f"{self._prefix}{path}",
+            )
         self._raise_for_status("POST", path, response)
         raise ProwlarrResponseError(
             response.status_code, "expected a redirect", method="POST", path=path
@@ -489,8 +525,11 @@ class ProwlarrClient:
         return self._parse(_COMMAND, "POST", path, response)
 
     def get_command(self, command_id: int) -> Command:
-        """GET /api/v1/command/{id}."""
-        return self._get(_COMMAND, f"/api/v1/command/{command_id}")
+        """GET /api/v1/command/{id} (keys scrubbed from its exception text)."""
+        command = self._get(_COMMAND, f"/api/v1/command/{command_id}")
+        if command.exception:
+            command.exception = self._scrub(command.exception)
+        return command
 
     def run_and_wait(
         self,
@@ -523,15 +562,17 @@ class ProwlarrClient:
         Prowlarr runs a command in the background and checks the key of every request against
         its key of that moment, so a command that changes the key (ResetApiKey) makes its own
         status URL answer 401 to the old key. With `reload_key`, a 401 asks it for the key
-        Prowlarr now holds (config.xml's); a different key is used from then on, the same one
-        (or none) re-raises the ProwlarrAuthError.
+        Prowlarr now holds (config.xml's); a different key is used from then on. Prowlarr
+        switches keys before it saves the file, so while `reload_key` gives the same key or
+        none it is asked again, up to RELOAD_ATTEMPTS times RELOAD_DELAY apart; then the
+        ProwlarrAuthError is raised again.
         """
         deadline = time.monotonic() + timeout
         while True:
             try:
                 command = self.get_command(command_id)
             except ProwlarrAuthError:
-                current = reload_key() if reload_key is not None else None
+                current = self._reload(reload_key) if reload_key is not None else None
                 if not current or current == self._api_key:
                     raise
                 logger.info("Prowlarr's API key changed while command %d ran", command_id)
@@ -551,6 +592,16 @@ class ProwlarrClient:
                 )
             time.sleep(max(0.0, min(interval, remaining)))
 
+    def _reload(self, reload_key: Callable[[], str | None]) -> str | None:
+        """`reload_key()`, asked again briefly while it gives no key or the one in use."""
+        current = reload_key()
+        for _ in range(RELOAD_ATTEMPTS - 1):
+            if current and current != self._api_key:
+                break
+            time.sleep(RELOAD_DELAY)
+            current = reload_key()
+        return current
+
     def list_applications(self) -> list[Application]:
         """GET /api/v1/applications (sorted by name; secret fields masked as "********")."""
         return self._get(_APPLICATIONS, "/api/v1/applications")
@@ -568,7 +619,11 @@ class ProwlarrClient:
         return self._parse(_APPLICATION, "POST", path, response)
 
     def update_application(self, app: Application, *, force_save: bool = True) -> Application:
-        """PUT /api/v1/applications/{id}?forceSave=... (202); omitted fields reset to defaults."""
+        """PUT /api/v1/applications/{id}?forceSave=... (202).
+
+        The whole resource: a settings field left out takes its default, not the stored value.
+        Without forceSave, Prowlarr tests the application (its manager calls Prowlarr back).
+        """
         if app.id is None:
             raise ValueError("update_application needs an application with an id")
         path = f"/api/v1/applications/{app.id}"

@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import re
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Generator, Mapping
@@ -43,6 +44,10 @@ CHOWN_TIMEOUT = 120.0
 # After (re)starting Prowlarr, wait this long for it in the same hook, so a fresh deployment
 # registers its media managers at once instead of at the next update-status.
 STARTUP_WAIT = 30.0
+# Prowlarr saves config.xml by truncating it and writing it again: a read may catch it empty or
+# half-written. While Prowlarr runs, such a read is tried again (5 times, 100 ms apart).
+CONFIG_READ_ATTEMPTS = 5
+CONFIG_READ_DELAY = 0.1
 _MAX_DETAIL = 200
 
 
@@ -205,6 +210,19 @@ class ConfigXmlError(WorkloadError):
     blocked = True
 
 
+class IncompleteConfigXmlError(ConfigXmlError):
+    """config.xml is empty or ends before its XML does: corrupt, or caught while being saved.
+
+    Blocked when Prowlarr is not running (it would not start with it); `Workload.ensure` raises
+    it with `being_written=True`, which is not blocked, when Prowlarr runs: Prowlarr saves the
+    file by truncating it first, and the next hook finds it whole.
+    """
+
+    def __init__(self, message: str, *, being_written: bool = False) -> None:
+        super().__init__(message)
+        self.blocked = not being_written
+
+
 class OwnershipError(WorkloadError):
     """Fixing the ownership of /config failed."""
 
@@ -263,17 +281,23 @@ def _parse_root(text: str | bytes) -> ET.Element:
     """Parse config.xml into its <Config> element, keeping comments; raise ConfigXmlError."""
     data = text.lstrip("\ufeff").encode() if isinstance(text, str) else text
     if not data.strip():
-        raise ConfigXmlError("the file is empty")
+        raise IncompleteConfigXmlError("the file is empty")
     # Prowlarr's .NET reader refuses DTDs; refusing them here also rules out entity tricks.
     if b"<!DOCTYPE" in data:
         raise ConfigXmlError("it has a DOCTYPE, which Prowlarr refuses")
     parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))  # noqa: S314 - see above
+    root: ET.Element | None = None
+    position = (0, 0)
     try:
         parser.feed(data)
         root = parser.close()
     except ET.ParseError as e:
-        line, column = e.position
-        raise ConfigXmlError(f"not well-formed XML (line {line}, column {column})") from None
+        # Only the position leaves the handler: raising from inside it would keep the ParseError
+        # alive as __context__, which can crash CPython 3.12.1 (PITFALLS §13).
+        position = e.position
+    if root is None:
+        line, column = position
+        raise IncompleteConfigXmlError(f"not well-formed XML (line {line}, column {column})")
     if root.tag != "Config":
         raise ConfigXmlError(f"the root element is <{str(root.tag)[:40]}>, not <Config>")
     return root
@@ -381,13 +405,13 @@ class Workload:
 
         A steady state costs three reads (config.xml, the plan, the service) and no write.
         config.xml is written (owned by abc, mode 0600) only when its key is missing or its
-        URL base differs; a corrupt file raises ConfigXmlError and is never overwritten.
+        URL base differs; a corrupt file raises ConfigXmlError and is never overwritten (an
+        empty or half-written one while Prowlarr runs: IncompleteConfigXmlError, not blocked).
         `before_first_start` runs when the plan has no Prowlarr service yet (a new container,
         as after a refresh), before anything is written or started; a WorkloadError from it
         means nothing starts.
         """
-        existing = self._pull_config()
-        before = None if existing is None else parse_config_xml(existing)
+        existing, before = self._read_whole_config()
         config, text = before, None
         if before is None or before.url_base != spec.url_base:
             key = before.api_key if before else generate_api_key()
@@ -406,6 +430,28 @@ class Workload:
         if not running:
             self._start(spec, layer_ok=layer_ok)
         return Ensured(config, started=not running, seeded=before is None)
+
+    def _read_whole_config(self) -> tuple[bytes | None, ProwlarrConfig | None]:
+        """config.xml's bytes and what they say, waiting briefly for a save in progress.
+
+        An empty or half-written file is read again (`CONFIG_READ_ATTEMPTS`) while Prowlarr
+        runs, since Prowlarr then is the likely writer; if it stays so, the error is not blocked.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            existing = self._pull_config()
+            try:
+                return existing, None if existing is None else parse_config_xml(existing)
+            except IncompleteConfigXmlError as e:
+                if not self.is_running():
+                    raise
+                if attempt >= CONFIG_READ_ATTEMPTS:
+                    raise IncompleteConfigXmlError(
+                        f"{e}, while Prowlarr runs: waiting for Prowlarr to finish saving it",
+                        being_written=True,
+                    ) from None
+            time.sleep(CONFIG_READ_DELAY)
 
     def write_api_key(self, api_key: str, spec: WorkloadSpec) -> None:
         """Put a new key into config.xml (for a restart to load); raises WorkloadError."""

@@ -67,6 +67,17 @@ def controller_problem(controller: str | None) -> str | None:
     return None
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--with-cos`: also run the optional COS Lite step (test_cos.py)."""
+    parser.addoption(
+        "--with-cos",
+        action="store_true",
+        default=False,
+        help="also deploy COS Lite and check that Prowlarr's target, rules, dashboard and logs "
+        "arrive (needs about 8 GB of free memory)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip every integration test, with the reason, when no controller is reachable."""
     ours = [item for item in items if _HERE in item.path.parents]

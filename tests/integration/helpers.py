@@ -357,6 +357,14 @@ async def http_status_from_prowlarr(ops_test: OpsTest, url: str, *headers: str) 
     return int(out.strip() or 0)
 
 
+async def http_body_from_prowlarr(ops_test: OpsTest, url: str) -> str:
+    """The body of a GET to `url`, asked with curl from inside Prowlarr's container."""
+    command = f"curl -sS --max-time 30 -g '{url}'"
+    return await juju(
+        ops_test, "ssh", "--pty=false", "--container", PROWLARR_CONTAINER, PROWLARR_UNIT, command
+    )
+
+
 async def pebble_plan(ops_test: OpsTest, container: str, unit: str = PROWLARR_UNIT) -> str:
     """A workload container's Pebble plan, asked from the charm container.
 

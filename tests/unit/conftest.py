@@ -32,6 +32,8 @@ def _charm_metadata() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
 
 
 META, CONFIG, ACTIONS = _charm_metadata()
+# Where media managers reach the charm's Prowlarr: its Service in the test model ("media").
+CLUSTER_URL = f"http://{META['name']}.media.svc.cluster.local:9696"
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +87,7 @@ def owned_config_dir(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def fake(config_dir: Path) -> Iterator[FakeProwlarr]:
     """A fake Prowlarr on its own (not wired to Pebble), closed after the test."""
     server = FakeProwlarr(config_dir)
+    server.answer_at(CLUSTER_URL)  # as cluster DNS would resolve the charm's Service
     try:
         yield server
     finally:
@@ -101,6 +104,7 @@ def prowlarr(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     prowlarr.LOCAL_URL.
     """
     fake = FakeProwlarr(config_dir)
+    fake.answer_at(CLUSTER_URL)  # the media managers call Prowlarr back through its Service
     monkeypatch.setattr(prowlarr_api, "LOCAL_URL", fake.url)
 
     def service_env(container: ops.Container) -> dict[str, str]:

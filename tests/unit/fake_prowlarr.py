@@ -1,8 +1,9 @@
 """A fake Prowlarr: a real HTTP server on 127.0.0.1 that follows Prowlarr's API contract.
 
-It models what the charm relies on (see /work/shared/prowlarr/CONTRACT.md): config.xml read once at
-start and rewritten the Prowlarr way, API-key authentication, the start-up 503 window, the URL base
-redirect, the applications API (masking, defaults, validators, connection test) and the command
+It models what the charm relies on (Prowlarr's contract: `prowlarr/CONTRACT.md` in the shared
+reference material, `../shared/` beside a checkout): config.xml read once at start and rewritten
+the Prowlarr way, API-key authentication, the start-up 503 window, the URL base redirect, the
+applications API (masking, defaults, validators, connection test) and the command
 queue. Commands run in the background like Prowlarr's executor: `command_delay` seconds after
 the POST a command is started, `command_duration` seconds later it has run and completed (or
 failed), whether or not anyone polls it; every request is authenticated against the key of the
@@ -24,6 +25,7 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -33,14 +35,14 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 MASK = "********"
 SESSION_COOKIE = "ProwlarrAuth"
@@ -167,6 +169,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/system/backup"),
     Route("DELETE", "/api/v1/system/backup/{id}"),
     Route("POST", "/api/v1/system/backup/restore/{id}"),
+    Route("GET", "/{id}/api"),
 )
 _PATTERNS: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, r.pattern()) for r in ROUTES)
 
@@ -679,6 +682,34 @@ def _server_failures(body: Mapping[str, object], failures: list[JsonDict]) -> No
         fail("SslCertPath", "'Ssl Cert Path' must not be empty.", None, "NotEmptyValidator")
 
 
+def _bind_host_config(
+    given: Mapping[str, object], current: Mapping[str, object]
+) -> tuple[dict[str, object], list[str]]:
+    """A HostConfigResource PUT body as bound; and the config-file strings it left out (null).
+
+    `given` has lower-cased names; a field left out binds as null, 0 or false, but a string
+    kept in the database keeps its value (ConfigService skips a null).
+    """
+    body: dict[str, object] = {}
+    left_out: list[str] = []
+    for name, default in current.items():
+        value = given.get(name.lower())
+        if value is None and isinstance(default, str) and name in _HOST_DB_DEFAULTS:
+            value = default  # ConfigService skips a null: the stored value stays
+        elif value is None:  # a field left out binds as null, 0 or false
+            value = (
+                0
+                if isinstance(default, int) and not isinstance(default, bool)
+                else False
+                if isinstance(default, bool)
+                else None
+            )
+            if name in _HOST_FILE_FIELDS and isinstance(default, str):
+                left_out.append(name)
+        body[name] = value
+    return body, left_out
+
+
 @dataclass
 class FakeUser:
     """Prowlarr's single UI user: the name lower-cased, the password only as a salted hash."""
@@ -744,7 +775,6 @@ def _command_json(cmd: FakeCommand) -> JsonDict:
         {
             "sendUpdatesToClient": kind.send_updates,
             "updateScheduledTask": True,
-            "completionMessage": "Completed",
             "requiresDiskAccess": False,
             "isExclusive": False,
             "isTypeExclusive": False,
@@ -778,6 +808,102 @@ def _command_json(cmd: FakeCommand) -> JsonDict:
     out["updateScheduledTask"] = True
     out["id"] = cmd.id
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The media managers' side of the application test (Radarr.cs, RadarrV3Proxy.cs)
+
+MANAGER_VERSION = "5.0.0.0"  # what a simulated manager reports in X-Application-Version
+# Oldest supported version per implementation (v3 of Radarr has its own floor: 3.1.1).
+_MINIMUM_VERSIONS: dict[str, tuple[int, ...]] = {
+    "Radarr": (4, 0, 4),
+    "Sonarr": (3, 0, 5),
+    "Lidarr": (1, 0, 2),
+}
+_SEARCH_TYPES = ("search", "tvsearch", "music", "book", "movie")
+
+
+def _netloc(url: str) -> str:
+    """host:port of `url`, the host lower-cased, the port the scheme's default when missing."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 443 if parts.scheme.lower() == "https" else 80
+    return f"{(parts.hostname or '').lower()}:{port or default}"
+
+
+def _version_failure(app: str, version: str) -> JsonDict | None:
+    """RadarrV3Proxy.TestConnection's version check of the manager's answer."""
+    if not version:
+        return _settings_failure("", f"Failed to fetch {app} version")
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+    floor = (3, 1, 1) if app == "Radarr" and parts[:1] == (3,) else _MINIMUM_VERSIONS.get(app)
+    if floor is not None and parts < floor:
+        shown = ".".join(str(p) for p in floor)
+        message = f"{app} version should be at least {shown}. Version reported is {version}"
+        return _settings_failure("", message, version)
+    return None
+
+
+def _http_get(address: str, target: str) -> tuple[int | None, bytes]:
+    """GET `target` from `address` (host:port) as a manager would: no redirect followed."""
+    host, _, port = address.rpartition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request("GET", target, headers={"Accept": "*/*"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    except OSError:
+        return None, b""
+    finally:
+        conn.close()
+
+
+def _newznab_caps() -> bytes:
+    """The caps of Prowlarr's test indexer (id 0): every standard category (NewznabController)."""
+    caps = ET.Element("caps")
+    ET.SubElement(caps, "server", title="Prowlarr")
+    ET.SubElement(caps, "limits", default="100", max="100")
+    searching = ET.SubElement(caps, "searching")
+    for tag, params in (
+        ("search", "q"),
+        ("tv-search", "q,season,ep"),
+        ("movie-search", "q"),
+        ("music-search", "q"),
+        ("audio-search", "q"),
+        ("book-search", "q"),
+    ):
+        ET.SubElement(searching, tag, available="yes", supportedParams=params)
+    categories = ET.SubElement(caps, "categories")
+    parents: dict[int, ET.Element] = {}
+    for value, name in _CATEGORIES:
+        parent = parents.get(value - value % 1000)
+        if parent is None:
+            parents[value] = ET.SubElement(categories, "category", id=str(value), name=name)
+        else:
+            ET.SubElement(parent, "subcat", id=str(value), name=name)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(caps)
+
+
+def _newznab_error(code: int, description: str) -> bytes:
+    error = ET.Element("error", code=str(code), description=description)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(error)
+
+
+def _newznab_test_release() -> bytes:
+    rss = ET.Element("rss", version="2.0")
+    channel = ET.SubElement(rss, "channel")
+    item = ET.SubElement(channel, "item")
+    ET.SubElement(item, "title").text = "Test Release"
+    ET.SubElement(item, "guid").text = "https://prowlarr.com"
+    ET.SubElement(item, "link").text = "https://prowlarr.com"
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(rss)
+
+
+def _rss_response(status: int, body: bytes) -> _Response:
+    return _Response(status, body, {"Content-Type": "application/rss+xml"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -1149,11 +1275,22 @@ class FakeProwlarr:
     `command_duration` (seconds, 0 allowed), `reset_writes_config` (False: ResetApiKey changes
     the key in memory only), `slow` (SlowRule list), `drop_next` (the next N requests lose their
     connection unanswered), `restart_after` (the process restarts when the N-th request from now
-    arrives, which gets no answer, re-reading config.xml). Inspection: `requests`, `syncs`,
-    `connection_tests`, `applications`, `commands`, `internal_errors` (bugs of the fake itself,
-    answered with 500). Backups: `clock` (local time for backup names), `backup_now()` (what
-    the Backup command writes), `backups()`, `database_dump()`, `boots` (starts so far, in
-    every database written), `kill()` (a stop that leaves the -wal/-shm files).
+    arrives, which gets no answer, re-reading config.xml), `reset_save_delay` (how long
+    ResetApiKey's save of config.xml takes: the old key for half of it, then an empty file, as
+    Prowlarr switches its key in memory first and truncates the file before writing it),
+    `asp_unreadable` (POST /login answers 401, as when /config/asp cannot be used).
+
+    The application test is two-way, as with a real media manager: a simulated manager calls
+    Prowlarr back at `{prowlarrUrl}/0/api?t=caps&apikey=<Prowlarr's key>`, a real HTTP request to
+    this fake. `hosts` maps the host:port a manager resolves (e.g. the in-cluster
+    `<app>.<model>.svc.cluster.local:9696`, see `answer_at`) to the fake's own address; any other
+    host is unreachable, except the fake's own 127.0.0.1 address. The manager follows no redirect,
+    so a prowlarrUrl without the URL base fails, as does a stale key. `manager_versions` makes a
+    manager report another version ("" for none). Inspection: `requests`, `syncs`,
+    `connection_tests`, `callbacks`, `applications`, `commands`, `internal_errors` (bugs of the
+    fake itself, answered with 500). Backups: `clock` (local time for backup names),
+    `backup_now()` (what the Backup command writes), `backups()`, `database_dump()`, `boots`
+    (starts so far, in every database written), `kill()` (a stop that leaves the -wal/-shm files).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -1190,6 +1327,13 @@ class FakeProwlarr:
         self.syncs: list[bool] = []
         self.connection_tests: list[str] = []
         self.internal_errors: list[str] = []
+        # The media managers Prowlarr tests an application against (see _connection_failures).
+        self.hosts: dict[str, str] = {}  # "host:port" a manager resolves -> "127.0.0.1:port"
+        self.manager_versions: dict[str, str] = {}  # baseUrl substring -> version ("" = none)
+        self.callbacks: list[tuple[str, int | None]] = []  # (URL without key, status or None)
+        self.reset_save_delay = 0.06  # ResetApiKey: old key, then empty file, then the new key
+        self.asp_unreadable = False  # /config/asp keys unusable: POST /login answers 401
+        self._pending_saves: dict[int, str | None] = {}
         self._handlers: dict[tuple[str, str], Callable[[_Call], _Response]] = {
             ("GET", "/ping"): self._ping,
             ("HEAD", "/ping"): self._ping,
@@ -1214,6 +1358,7 @@ class FakeProwlarr:
             ("GET", "/api/v1/system/backup"): self._list_backups,
             ("DELETE", "/api/v1/system/backup/{id}"): self._delete_backup,
             ("POST", "/api/v1/system/backup/restore/{id}"): self._restore_backup,
+            ("GET", "/{id}/api"): self._newznab,
         }
         if set(self._handlers) != {(r.method, r.template) for r in ROUTES}:  # pragma: no cover
             raise RuntimeError("route table and handlers disagree")
@@ -1247,6 +1392,14 @@ class FakeProwlarr:
     def url(self) -> str:
         """Scheme, host and port, without the URL base."""
         return f"http://127.0.0.1:{self.port}"
+
+    def answer_at(self, url: str) -> None:
+        """Make the simulated media managers reach this fake at `url`'s host and port.
+
+        As cluster DNS would: `answer_at("http://prowlarr-k8s.media.svc.cluster.local:9696")`.
+        """
+        with self._lock:
+            self.hosts[_netloc(url)] = f"127.0.0.1:{self.port}"
 
     @property
     def config_path(self) -> Path:
@@ -1345,16 +1498,28 @@ class FakeProwlarr:
         self._thread.join(timeout=5)
 
     def reset_api_key(self) -> None:
-        """What ResetApiKey does: a fresh key, effective at once, written into config.xml."""
+        """What ResetApiKey does: a fresh key, effective at once, written into config.xml.
+
+        All at once; the command (see `reset_save_delay`) leaves a window between the two.
+        """
         with self._lock:
-            key = _new_key()
-            if self.reset_writes_config:
-                path = self.config_path
-                root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
-                _set_single(root, "ApiKey", key)
-                path.write_text(_serialise(root))
-            if self._boot_config is not None:
-                self._boot_config = replace(self._boot_config, api_key=key)
+            self._save_config_text(self._use_new_key())
+
+    def _use_new_key(self) -> str | None:
+        """Switch to a fresh key in memory; the config.xml text that saves it (None: no save)."""
+        key = _new_key()
+        if self._boot_config is not None:
+            self._boot_config = replace(self._boot_config, api_key=key)
+        if not self.reset_writes_config:
+            return None
+        path = self.config_path
+        root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
+        _set_single(root, "ApiKey", key)
+        return _serialise(root)
+
+    def _save_config_text(self, text: str | None) -> None:
+        if text is not None:
+            self.config_path.write_text(text)
 
     # ---------------------------------------------------------------- database and backups
 
@@ -1398,10 +1563,23 @@ class FakeProwlarr:
         self._db_settings = dict(data["settings"])
 
     @property
+    def container_root(self) -> Path:
+        """Where the container's paths outside /config live on this machine."""
+        return self.config_dir.parent / "container-root"
+
+    def host_path(self, container_path: str) -> Path:
+        """This machine's path for a path in the container (/config is `config_dir`)."""
+        relative = container_path.strip("/")
+        if relative == "config" or relative.startswith("config/"):
+            return self.config_dir / relative.removeprefix("config").strip("/")
+        return self.container_root / relative
+
+    @property
     def backup_root(self) -> Path:
-        """Prowlarr's backup folder: `backupFolder` under the data directory."""
+        """Prowlarr's backup folder: `backupFolder`, relative to /config or absolute."""
         with self._lock:
-            return self.config_dir / str(self._db_settings.get("backupFolder") or "Backups")
+            folder = str(self._db_settings.get("backupFolder") or "Backups")
+        return self.host_path(folder if folder.startswith("/") else f"/config/{folder}")
 
     def backup_now(self, kind: str = "manual") -> Path:
         """What the Backup command writes: a zip of config.xml and the database; its path.
@@ -1658,7 +1836,7 @@ class FakeProwlarr:
         return provided == self.api_key
 
     def _pipeline(self, req: _Incoming) -> _Response:
-        """Middleware order: auth, start-up 503, URL base redirect, content negotiation."""
+        """Middleware order: auth, URL base redirect, start-up 503, content negotiation."""
         if req.ui:
             if not self._ui_authorised(req):
                 login = f"{self.url_base}/login?returnUrl={quote(req.raw_path)}"
@@ -1671,6 +1849,9 @@ class FakeProwlarr:
         return response
 
     def _gates(self, req: _Incoming) -> _Response | None:
+        if not req.under_base:
+            query = f"?{req.raw_query}" if req.raw_query else ""
+            return _Response(307, b"", {"Location": f"{self.url_base}{req.raw_path}{query}"})
         if self.starting_requests > 0:
             self.starting_requests -= 1
             if req.is_api:
@@ -1678,9 +1859,6 @@ class FakeProwlarr:
             return _Response(
                 503, STARTING_MESSAGE.encode(), {"Content-Type": "text/plain; charset=utf-8"}
             )
-        if not req.under_base:
-            query = f"?{req.raw_query}" if req.raw_query else ""
-            return _Response(307, b"", {"Location": f"{self.url_base}{req.raw_path}{query}"})
         if not _accepts_json(req.headers.get("accept", "")):
             return _Response(406)
         status = self.fail_status
@@ -1790,8 +1968,12 @@ class FakeProwlarr:
         media = call.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/x-www-form-urlencoded":
             raise _HttpError(_Response(415))
+        if self.asp_unreadable:  # the session cookie cannot be protected
+            return _Response(401)
         form = dict(parse_qsl(call.body.decode("latin-1"), keep_blank_values=True))
         user, password = self.user, form.get("password", "")
+        if cast("_BootConfig", self._boot_config).authentication == "none":
+            user = None  # AuthenticationController: no Forms login while the method is None
         if user is None or user.username != form.get("username", "").lower():
             user = None
         if user is None or not user.matches(password):
@@ -1834,9 +2016,10 @@ class FakeProwlarr:
             "analyticsEnabled",
         ):
             out[name] = values[name]
-        if self.user is not None:
-            out["username"] = self.user.username
-            out["password"] = self.user.password_hash
+        # HostConfigController: the user's name and hash, or "" with no user; never a confirmation.
+        out["username"] = self.user.username if self.user else ""
+        out["password"] = self.user.password_hash if self.user else ""
+        out["passwordConfirmation"] = ""
         for name in ("logLevel", "logSizeLimit", "consoleLogLevel", "branch"):
             out[name] = values[name]
         out["apiKey"] = boot.api_key
@@ -1848,7 +2031,7 @@ class FakeProwlarr:
         for name, value in self._db_settings.items():
             if name != "applicationUrl":
                 out[name] = value
-        out["trustCgnatIpAddresses"] = values["trustCgnatIpAddresses"]
+        out["trustCgnatIpAddresses"] = False  # HostConfigResource never reads the setting back
         out["id"] = 1
         return out
 
@@ -1861,18 +2044,7 @@ class FakeProwlarr:
             raise _problem("The JSON value could not be converted to HostConfigResource.")
         given = _lower_keys(payload)
         current = self.host_config()
-        body: dict[str, object] = {}
-        for name, default in current.items():
-            value = given.get(name.lower())
-            if value is None:  # a field left out binds as null, 0 or false
-                value = (
-                    0
-                    if isinstance(default, int) and not isinstance(default, bool)
-                    else False
-                    if isinstance(default, bool)
-                    else None
-                )
-            body[name] = value
+        body, left_out = _bind_host_config(given, current)
         for name in ("username", "password", "passwordConfirmation"):
             body[name] = given.get(name.lower())
         for name, allowed in _HOST_ENUMS.items():
@@ -1887,6 +2059,13 @@ class FakeProwlarr:
         failures = self._host_failures(body)
         if failures:
             raise _HttpError(_json_response(400, failures))
+        strings = [n for n in left_out if n not in _HOST_ENUMS]
+        if strings:  # ConfigFileProvider.SaveConfigDictionary calls ToString() on the null
+            raise _error(
+                500,
+                "Object reference not set to an instance of an object.",
+                f"System.NullReferenceException: {strings[0]} was null",
+            )
         self._save_host_config(body, current)
         return _json_response(202, self.host_config())
 
@@ -2132,7 +2311,12 @@ class FakeProwlarr:
     def _connection_failures(
         self, impl: _Implementation, settings: Mapping[str, object]
     ) -> list[JsonDict]:
-        """The live test against the target app; fails when its baseUrl is unreachable."""
+        """The live, two-way test (Radarr.Test, RadarrV3Proxy.TestConnection).
+
+        Prowlarr asks the manager at baseUrl to test an indexer at `{prowlarrUrl}/0/`; the
+        manager fetches that indexer's caps from Prowlarr and answers 400 when it cannot, which
+        Prowlarr reports as an invalid Prowlarr URL. Then the manager's version must do.
+        """
         base_url = str(settings.get("baseUrl") or "")
         self.connection_tests.append(base_url)
         if any(entry and entry in base_url for entry in self.unreachable):
@@ -2144,7 +2328,63 @@ class FakeProwlarr:
                     f"Connection refused ({host})",
                 )
             ]
-        return []
+        if not self._manager_reaches_prowlarr(str(settings.get("prowlarrUrl") or "")):
+            message = f"Prowlarr URL is invalid, {impl.name} cannot connect to Prowlarr"
+            return [_settings_failure("ProwlarrUrl", message)]
+        version = next(
+            (v for entry, v in self.manager_versions.items() if entry and entry in base_url),
+            MANAGER_VERSION,
+        )
+        failure = _version_failure(impl.name, version)
+        return [failure] if failure else []
+
+    def _manager_reaches_prowlarr(self, prowlarr_url: str) -> bool:
+        """The manager's indexer test: GET {prowlarrUrl}/0/api?t=caps&apikey=<Prowlarr's key>.
+
+        A real request to this fake, at the address `hosts` resolves prowlarrUrl's host to;
+        `callbacks` records the URL (without the key) and the answer's status.
+        """
+        target = prowlarr_url.rstrip("/") + "/0/api"
+        shown = f"{target}?t=caps"
+        netloc = _netloc(prowlarr_url)
+        own = f"127.0.0.1:{self.port}"
+        address = self.hosts.get(netloc) or (own if netloc == own else None)
+        if address is None:  # the name does not resolve, as in a cluster without that Service
+            self.callbacks.append((shown, None))
+            return False
+        query = urlencode({"t": "caps", "apikey": self.api_key})
+        with self._unlocked():  # the callback is served by another thread of this server
+            status, body = _http_get(address, f"{urlsplit(target).path}?{query}")
+        self.callbacks.append((shown, status))
+        return status == 200 and b"<caps" in body
+
+    @contextlib.contextmanager
+    def _unlocked(self) -> Generator[None, None, None]:
+        """Let other requests in while this one waits for its own callback.
+
+        Only from a handler, where `_handle` holds the lock once.
+        """
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+
+    def _newznab(self, call: _Call) -> _Response:
+        """GET /{id}/api: the Newznab API of an indexer (NewznabController).
+
+        Id 0 is Prowlarr's built-in test indexer, the one a media manager tests when Prowlarr
+        registers it: caps with every standard category, one test release for a search. The
+        fake has no other indexers: any other id, or another function on id 0, is a 404.
+        """
+        kind = call.query.get("t", "")
+        if not kind.strip():
+            return _rss_response(400, _newznab_error(200, "Missing parameter (t)"))
+        if call.route_id == 0 and kind == "caps":
+            return _rss_response(200, _newznab_caps())
+        if call.route_id == 0 and kind in _SEARCH_TYPES:
+            return _rss_response(200, _newznab_test_release())
+        raise _error(404, "Indexer Not Found")
 
     def _list_apps(self, call: _Call) -> _Response:
         apps = sorted(self._apps.values(), key=lambda a: (a.name.casefold(), a.id))
@@ -2391,8 +2631,33 @@ class FakeProwlarr:
 
     def _finish(self, command_id: int) -> None:
         cmd = self._commands.get(command_id)
-        if cmd is not None and cmd.status == "started":
+        if cmd is None or cmd.status != "started":
+            return
+        if cmd.name == "ResetApiKey" and cmd.name not in self.failing_commands:
+            self._reset_in_steps(cmd)
+        else:
             self._execute(cmd)
+
+    def _reset_in_steps(self, cmd: FakeCommand) -> None:
+        """ResetApiKey as Prowlarr runs it (ConfigFileProvider.ResetApiKey, SaveConfigFile).
+
+        The key changes in memory (the old one gets 401 at once), config.xml keeps the old key,
+        then is truncated, then holds the new key; only then does the command complete.
+        """
+        text = self._use_new_key()
+        half = self.reset_save_delay / 2
+        self._pending_saves[cmd.id] = text
+        self._schedule(half, self._reset_truncate, cmd.id)
+        self._schedule(self.reset_save_delay, self._reset_saved, cmd.id)
+
+    def _reset_truncate(self, command_id: int) -> None:
+        if self._pending_saves.get(command_id) is not None:
+            self.config_path.write_text("")  # the write truncates the file first
+
+    def _reset_saved(self, command_id: int) -> None:
+        self._save_config_text(self._pending_saves.pop(command_id, None))
+        cmd = self._commands[command_id]
+        cmd.status, cmd.message, cmd.ended = "completed", None, datetime.now(timezone.utc)
 
     def _execute(self, cmd: FakeCommand) -> None:
         """Run the command's effect and end it completed, or failed."""
@@ -2409,9 +2674,9 @@ class FakeProwlarr:
                 self.backup_now("manual")
         except (RuntimeError, FakeStartError, OSError, zipfile.BadZipFile) as exc:
             cmd.status = "failed"
-            cmd.message = str(exc)
+            cmd.message = "Failed"  # CommandExecutor: SetMessage("Failed"); the text is exception
             cmd.exception = f"{type(exc).__name__}: {exc}"
         else:
             cmd.status = "completed"
-            cmd.message = "Completed"
+            cmd.message = None  # Command.CompletionMessage is null: no message
         cmd.ended = now

@@ -84,6 +84,20 @@ def test_a_fresh_deployment_serves_its_key_to_nobody_and_logs_in_with_the_secret
     assert out.unit_status == testing.ActiveStatus("0 applications synced")
 
 
+def test_a_login_form_answering_401_names_the_data_protection_keys(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+):
+    # The login form takes no API key: a 401 there means Prowlarr cannot use /config/asp.
+    prowlarr.asp_unreadable = True
+    state = make_state(config_dir)
+
+    out = ctx.run(ctx.on.pebble_ready(state.get_container("prowlarr")), state)
+
+    assert out.unit_status.name in ("waiting", "blocked")
+    assert "data-protection keys under /config/asp" in out.unit_status.message
+    assert "rejected" not in out.unit_status.message
+
+
 def test_without_the_charms_environment_the_key_is_served_to_anyone(
     config_dir: Path, prowlarr: FakeProwlarr
 ):

@@ -91,6 +91,25 @@ def test_create_backup_then_list_backups_shows_it(
     assert USER_KEY not in seen_text(ctx, listed_out, logged) + json.dumps(created), "...never"
 
 
+@pytest.mark.parametrize(
+    ("folder", "inside"),
+    [("Saved", "/config/Saved"), ("/srv/prowlarr-backups", "/srv/prowlarr-backups")],
+)
+def test_create_backup_reports_the_folder_prowlarr_writes_to(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, folder: str, inside: str
+):
+    running.set_host_setting("backupFolder", folder)  # moved in the UI, even out of /config
+
+    ctx.run(ctx.on.action("create-backup"), steady_state(config_dir))
+
+    created = dict(ctx.action_results or {})
+    assert created["path"] == f"{inside}/manual/{created['name']}"
+    assert running.host_path(str(created["path"])).is_file(), "where Prowlarr wrote it"
+    assert created["copy-command"] == (
+        f"juju scp --container prowlarr prowlarr-k8s/0:{created['path']} ."
+    )
+
+
 def test_create_backup_keeps_the_newest_five_it_made_and_no_other(
     ctx: Ctx, config_dir: Path, running: FakeProwlarr
 ):
@@ -116,7 +135,12 @@ def test_create_backup_keeps_the_newest_five_it_made_and_no_other(
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ("failing", "create-backup: Prowlarr's Backup command ended failed: Backup failed (fake)"),
+        # Prowlarr's message is only "Failed": the first line of its exception says why.
+        (
+            "failing",
+            "create-backup: Prowlarr's Backup command ended failed: "
+            "RuntimeError: Backup failed (fake)",
+        ),
         ("stuck", "create-backup: Prowlarr's Backup command did not finish within 0.3s"),
     ],
 )

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.unit.conftest import CLUSTER_URL
 from tests.unit.fake_prowlarr import (
     MASK,
     ROUTES,
@@ -98,7 +99,7 @@ def radarr(
     **extra: object,
 ) -> dict[str, Any]:
     fields: list[dict[str, object]] = [
-        {"name": "prowlarrUrl", "value": "http://prowlarr:9696"},
+        {"name": "prowlarrUrl", "value": CLUSTER_URL},
         {"name": "baseUrl", "value": base_url},
     ]
     if api_key is not None:
@@ -570,7 +571,12 @@ def test_fields_left_out_of_a_put_reset_to_defaults(
         {"name": "BaseUrl", "value": "http://ignored:1"},  # names match case-sensitively
         {"name": "unknownField", "value": 1},
     ]
-    assert api.put("/api/v1/applications/1", json=partial).status_code == 202
+    # prowlarrUrl falls back to http://localhost:9696, which the media manager cannot call back.
+    tested = api.put("/api/v1/applications/1", json=partial)
+    assert tested.status_code == 400
+    assert [f["propertyName"] for f in tested.json()] == ["ProwlarrUrl"]
+    forced = api.put("/api/v1/applications/1", params={"forceSave": "true"}, json=partial)
+    assert forced.status_code == 202
     fields = running.applications[1].fields
     assert fields["prowlarrUrl"] == "http://localhost:9696"
     assert fields["syncCategories"] == [
@@ -703,6 +709,7 @@ def test_sonarr_does_not_require_categories_and_has_anime_fields(
             {"name": "baseUrl", "value": "http://sonarr:8989"},
             {"name": "apiKey", "value": "sonarr-key"},
             {"name": "syncCategories", "value": "5000, 5040"},  # comma-separated is accepted
+            {"name": "prowlarrUrl", "value": CLUSTER_URL},
         ],
     }
     created = create(api, body)
@@ -886,7 +893,8 @@ def test_commands_run_in_the_background_without_being_polled(
     assert running.syncs == [True], "it ran although nobody asked for its status"
     assert not [r for r in running.requests if r.path == f"/api/v1/command/{command_id}"]
     completed = api.get(f"/api/v1/command/{command_id}").json()
-    assert (completed["status"], completed["message"]) == ("completed", "Completed")
+    assert completed["status"] == "completed"
+    assert "message" not in completed, "Command.CompletionMessage is null: no message"
     assert {"started", "ended", "duration", "stateChangeTime"} <= set(completed)
     assert api.get(f"/api/v1/command/{command_id}").json()["status"] == "completed"
     assert running.syncs == [True], "polling does not run it again"
@@ -1235,7 +1243,7 @@ def test_the_user_is_set_through_host_config_and_logs_in(
     running: FakeProwlarr, api: httpx.Client
 ) -> None:
     body = api.get("/api/v1/config/host").json()
-    assert "username" not in body and "password" not in body
+    assert (body["username"], body["password"], body["passwordConfirmation"]) == ("", "", "")
     creds = {"username": "Admin", "password": "s3cret-pass", "passwordConfirmation": "nope"}
 
     assert put_host(api, {**body, **creds}).status_code == 400, "confirmation must match"
@@ -1246,6 +1254,10 @@ def test_the_user_is_set_through_host_config_and_logs_in(
     assert stored["username"] == "admin"
     assert stored["password"] != "s3cret-pass", "a hash, not the password"
     assert put_host(api, stored).status_code == 202, "sending the hash back changes nothing"
+    login = {"username": "admin", "password": "s3cret-pass"}
+    refused = http_post(f"{running.url}/login", data=login)
+    assert "loginFailed=true" in refused.headers["location"], "no login while the method is None"
+    running.restart({"PROWLARR__AUTH__METHOD": "Forms"})
     ok = http_post(f"{running.url}/login", data={"username": "ADMIN", "password": "s3cret-pass"})
     assert ok.status_code == 302 and ok.headers["location"] == "/"
     assert "ProwlarrAuth" in ok.cookies
@@ -1384,3 +1396,199 @@ def test_backup_resources_match_the_openapi_document(running: FakeProwlarr, api:
         assert set(backup) == _properties(spec, "BackupResource")
         assert backup["type"] in _enum(spec, "BackupType")
         assert 0 < backup["id"] < 2**31, "an int32, as the document says"
+
+
+# ------------------------------------------------------------- the two-way application test
+
+
+def test_saving_an_application_makes_the_manager_call_prowlarr_back(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    create(api, radarr())
+
+    # A real request reached the fake: the manager's caps call for the test indexer (id 0).
+    assert running.callbacks == [(f"{CLUSTER_URL}/0/api?t=caps", 200)]
+    [call] = [r for r in running.requests if r.path == "/0/api"]
+    assert call.query == {"t": "caps", "apikey": running.api_key}
+    assert call.status == 200
+
+
+@pytest.mark.parametrize(
+    "prowlarr_url",
+    [
+        "http://prowlarr.elsewhere.svc.cluster.local:9696",  # a name nothing answers at
+        "http://prowlarr-k8s.media.svc.cluster.local:9797",  # the right host, a wrong port
+        "http://localhost:9696",  # the field's default: the manager's own pod
+    ],
+)
+def test_a_prowlarr_url_the_manager_cannot_reach_fails_the_save(
+    running: FakeProwlarr, api: httpx.Client, prowlarr_url: str
+) -> None:
+    body = radarr()
+    body["fields"][0]["value"] = prowlarr_url
+
+    response = api.post("/api/v1/applications", params={"forceSave": "true"}, json=body)
+
+    assert response.status_code == 400
+    assert response.json() == [
+        {
+            "isWarning": False,
+            "propertyName": "ProwlarrUrl",
+            "errorMessage": "Prowlarr URL is invalid, Radarr cannot connect to Prowlarr",
+            "severity": "error",
+        }
+    ]
+    assert running.applications == {}
+    assert running.callbacks == [(f"{prowlarr_url}/0/api?t=caps", None)]
+
+
+def test_a_prowlarr_url_without_the_url_base_fails_the_save(fake: FakeProwlarr) -> None:
+    write_config(fake, "<UrlBase>prowlarr</UrlBase>")
+    fake.start()
+    headers = {"X-Api-Key": fake.api_key}
+    missing, whole = radarr("Missing"), radarr("Whole")
+    whole["fields"][0]["value"] = f"{CLUSTER_URL}/prowlarr"
+    url = f"{fake.url}/prowlarr/api/v1/applications"
+
+    refused = http_post(url, json=missing, headers=headers)
+    saved = http_post(url, json=whole, headers=headers)
+
+    assert refused.status_code == 400
+    assert refused.json()[0]["propertyName"] == "ProwlarrUrl"
+    assert saved.status_code == 201
+    assert fake.callbacks == [
+        (f"{CLUSTER_URL}/0/api?t=caps", 307),  # the manager follows no redirect
+        (f"{CLUSTER_URL}/prowlarr/0/api?t=caps", 200),
+    ]
+
+
+def test_the_callback_needs_the_key_prowlarr_holds_at_that_moment(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    old = running.api_key
+    running.reset_api_key()  # e.g. a rotation: the managers' indexers hold a stale key now
+
+    stale = http_get(f"{running.url}/0/api?t=caps&apikey={old}")
+    current = http_get(f"{running.url}/0/api?t=caps&apikey={running.api_key}")
+
+    assert (stale.status_code, stale.content) == (401, b"")
+    assert current.status_code == 200
+
+
+def test_a_manager_without_a_supported_version_fails_the_save(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    running.manager_versions["radarr:7878"] = "4.0.3.0"
+    old = api.post("/api/v1/applications", json=radarr())
+    running.manager_versions["radarr:7878"] = ""
+    silent = api.post("/api/v1/applications", json=radarr())
+
+    assert old.status_code == silent.status_code == 400
+    assert old.json()[0]["errorMessage"] == (
+        "Radarr version should be at least 4.0.4. Version reported is 4.0.3.0"
+    )
+    assert silent.json()[0]["errorMessage"] == "Failed to fetch Radarr version"
+    running.manager_versions["radarr:7878"] = "3.2.2.5080"  # v3 has its own floor: 3.1.1
+    create(api, radarr())
+
+
+def test_newznab_test_indexer_answers_caps_with_the_api_key_only(running: FakeProwlarr) -> None:
+    key = running.api_key
+
+    caps = http_get(f"{running.url}/0/api?t=caps&apikey={key}")
+    search = http_get(f"{running.url}/0/api?t=movie&q=x&apikey={key}")
+
+    assert caps.status_code == 200
+    assert caps.headers["content-type"] == "application/rss+xml"
+    root = ET.fromstring(caps.content)  # noqa: S314 - the fake's own answer
+    assert root.tag == "caps"
+    assert root.find("categories/category[@id='2000']") is not None
+    assert search.status_code == 200 and b"Test Release" in search.content
+    assert http_get(f"{running.url}/0/api?t=caps").status_code == 401
+    assert http_get(f"{running.url}/0/api?apikey={key}").status_code == 400  # t is required
+    assert http_get(f"{running.url}/7/api?t=caps&apikey={key}").status_code == 404
+
+
+# ------------------------------------------------------------- smaller unkindnesses
+
+
+def test_the_url_base_redirect_comes_before_the_startup_503(fake: FakeProwlarr) -> None:
+    write_config(fake, "<UrlBase>prowlarr</UrlBase>")
+    fake.start()
+    fake.starting_requests = 1
+
+    outside = http_get(f"{fake.url}/ping")
+    inside = http_get(f"{fake.url}/prowlarr/ping")
+
+    assert outside.status_code == 307
+    assert inside.status_code == 503
+
+
+def test_a_failed_command_says_failed_and_keeps_the_reason_in_its_exception(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    running.failing_commands.add("Backup")
+    command_id = api.post("/api/v1/command", json={"name": "Backup"}).json()["id"]
+
+    assert wait_for_status(running, command_id, "failed") == "failed"
+    failed = api.get(f"/api/v1/command/{command_id}").json()
+    assert failed["message"] == "Failed"
+    assert failed["exception"] == "RuntimeError: Backup failed (fake)"
+
+
+def test_host_config_hides_cgnat_and_a_put_treats_left_out_strings_by_where_they_live(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    body = api.get("/api/v1/config/host").json()
+    body.update(
+        trustCgnatIpAddresses=True, applicationUrl="https://p.example", instanceName="Prowlarr X"
+    )
+    assert put_host(api, body).status_code == 202
+    stored = api.get("/api/v1/config/host").json()
+    assert stored["trustCgnatIpAddresses"] is False, "never read back"
+    assert config_values(running)["TrustCgnatIpAddresses"] == "True"
+
+    without_db_string = {k: v for k, v in stored.items() if k != "applicationUrl"}
+    assert put_host(api, without_db_string).status_code == 202
+    assert api.get("/api/v1/config/host").json()["applicationUrl"] == "https://p.example"
+
+    without_file_string = {k: v for k, v in stored.items() if k != "instanceName"}
+    assert put_host(api, without_file_string).status_code == 500
+    assert api.get("/api/v1/config/host").json()["instanceName"] == "Prowlarr X"
+
+
+@pytest.mark.parametrize("folder", ["MyBackups", "/backups/prowlarr"])
+def test_the_backup_command_writes_into_the_configured_backup_folder(
+    running: FakeProwlarr, api: httpx.Client, folder: str
+) -> None:
+    running.set_host_setting("backupFolder", folder)
+    command_id = api.post("/api/v1/command", json={"name": "Backup"}).json()["id"]
+
+    assert wait_for_status(running, command_id, "completed") == "completed"
+    [backup] = api.get("/api/v1/system/backup").json()
+    inside = folder if folder.startswith("/") else f"/config/{folder}"
+    assert running.host_path(f"{inside}/manual/{backup['name']}").is_file()
+    assert not (running.config_dir / "Backups").exists()
+
+
+def test_reset_api_key_saves_config_xml_after_switching_the_key(
+    running: FakeProwlarr, api: httpx.Client
+) -> None:
+    old = running.api_key
+    running.command_delay = 0
+    running.reset_save_delay = 0.4
+    command_id = api.post("/api/v1/command", json={"name": "ResetApiKey"}).json()["id"]
+    seen: list[str] = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        text = running.config_path.read_text()
+        kind = "old" if old in text else "empty" if not text else "new"
+        if not seen or seen[-1] != kind:
+            seen.append(kind)
+        if kind == "new":
+            break
+        time.sleep(0.01)
+
+    assert seen == ["old", "empty", "new"]
+    assert running.api_key != old
+    assert wait_for_status(running, command_id, "completed") == "completed"

@@ -625,3 +625,24 @@ def test_prowlarr_faults_lose_nothing_and_recover(
     text = seen_text(ctx, later, everything_logged)
     for key in (USER_KEY, "e" * 32, RADARR_KEY, SONARR_KEY):
         assert key not in text
+
+
+def test_a_config_xml_caught_mid_save_waits_and_recovers(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, monkeypatch: pytest.MonkeyPatch
+):
+    # Prowlarr truncates config.xml when it saves it: a hook may find it empty while it runs.
+    monkeypatch.setattr(workload, "CONFIG_READ_DELAY", 0.0)
+    started(prowlarr, config_dir)
+    whole = (config_dir / "config.xml").read_text()
+    (config_dir / "config.xml").write_text("")
+
+    out = ctx.run(ctx.on.update_status(), steady_state(config_dir))
+
+    assert out.unit_status == testing.WaitingStatus(
+        "/config/config.xml: the file is empty, while Prowlarr runs: "
+        "waiting for Prowlarr to finish saving it"
+    )
+    assert (config_dir / "config.xml").read_text() == "", "never overwritten"
+    (config_dir / "config.xml").write_text(whole)  # the save ends
+    later = ctx.run(ctx.on.update_status(), out)
+    assert later.unit_status == testing.ActiveStatus("0 applications synced")

@@ -468,6 +468,11 @@ def test_provider_parses_both_requirer_forms(config: str):
 BAD_REQUIRER_DATA = [
     pytest.param("leak{not json", "'config' is not valid JSON", "leak", id="not JSON"),
     pytest.param('["leak"]', "'config' is not a JSON object", "leak", id="not an object"),
+    # Refused before decoding, whatever the Python version (3.13 decodes deeper than 3.12).
+    pytest.param(
+        "[" * 65 + '"leak"' + "]" * 65, "'config' is not valid JSON", "leak", id="too deep"
+    ),
+    pytest.param("[" * 3000 + "]" * 3000, "'config' is not valid JSON", None, id="far too deep"),
     pytest.param(
         requirer_json(instance_name=...), "instance_name: Field required", None, id="missing"
     ),
@@ -1208,3 +1213,12 @@ def test_no_key_in_any_log_record_exception_repr_or_databag(caplog: pytest.LogCa
     for key in ALL_KEYS:
         leaks = [text for text in texts if key in text]
         assert leaks == []
+
+
+def test_nesting_is_counted_outside_strings_only():
+    from charms.prowlarr_k8s.v0 import media_indexer
+
+    inside = requirer_json(instance_name="[" * 100 + '\\"{')
+    assert media_indexer._too_deep(inside) is False
+    assert media_indexer._too_deep("[" * 64 + "]" * 64) is False
+    assert media_indexer._too_deep("[" * 65 + "]" * 65) is True

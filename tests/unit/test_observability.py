@@ -40,6 +40,7 @@ from tests.unit.conftest import (
     make_state,
     prowlarr_container,
     running_layer,
+    service_environment,
 )
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.recorder import CallRecorder
@@ -110,7 +111,7 @@ def write_config_xml(config_dir: Path, key: str = KEY) -> None:
 def running(prowlarr: FakeProwlarr, config_dir: Path, key: str = KEY) -> None:
     """Prowlarr already running with `key`, as in an existing deployment."""
     write_config_xml(config_dir, key)
-    prowlarr.start()
+    prowlarr.start(service_environment())  # as the layer runs it: Forms login, so /login works
 
 
 def metrics_relation() -> testing.Relation:
@@ -827,12 +828,14 @@ def test_logs_of_both_containers_go_to_every_loki_unit_with_topology_labels(
         ctx.on.relation_changed(loki, remote_unit=0), cos_state(owned_config_dir, relations=[loki])
     )
 
-    labels = {
+    labels = {  # what loki_push_api's LogForwarder sets: COS dashboards select job and product
+        "product": "Juju",
+        "charm": APP,
         "juju_model": "media",
         "juju_model_uuid": MODEL_UUID,
         "juju_application": APP,
         "juju_unit": UNIT,
-        "charm": APP,
+        "job": f"juju_media_{MODEL_UUID[:8]}_{APP}",
     }
     for container in ("prowlarr", EXPORTARR_CONTAINER):
         targets = log_targets(out, container)

@@ -25,8 +25,9 @@ from prowlarr import (
     ProwlarrTimeoutError,
     ProwlarrValidationError,
 )
+from tests.unit.conftest import CLUSTER_URL
 from tests.unit.fake_prowlarr import FakeProwlarr
-from workload import parse_config_xml, render_config_xml
+from workload import IncompleteConfigXmlError, parse_config_xml, render_config_xml
 
 USER_KEY = "0123456789abcdef0123456789abcdef"
 
@@ -219,6 +220,7 @@ def test_client_repr_hides_the_key(client: ProwlarrClient):
 
 
 def test_command_runs_to_completion(client: ProwlarrClient, started: FakeProwlarr):
+    started.command_delay = 0.2  # still queued when posted again, even on a busy machine
     command = client.run_command("ApplicationIndexerSync", forceSync=True)
     assert command.status == "queued"
     assert client.run_command("ApplicationIndexerSync", forceSync=True).id == command.id
@@ -242,8 +244,50 @@ def test_wait_for_command_times_out(client: ProwlarrClient):
 
 
 def config_key(config_dir: Path) -> str | None:
-    config = parse_config_xml((config_dir / "config.xml").read_text())
+    """config.xml's key; None while it is caught empty or half-written (Prowlarr saving it)."""
+    try:
+        config = parse_config_xml((config_dir / "config.xml").read_text())
+    except IncompleteConfigXmlError:
+        return None
     return config.api_key if config else None
+
+
+@pytest.mark.parametrize("window", [0.15, 0.35])
+def test_the_new_key_is_read_again_while_prowlarr_saves_config_xml(
+    client: ProwlarrClient, started: FakeProwlarr, config_dir: Path, window: float
+):
+    # Prowlarr rejects the old key before config.xml holds the new one: old key, then empty.
+    started.command_delay = 0
+    started.reset_save_delay = window
+    seen: list[str | None] = []
+
+    def reload_key() -> str | None:
+        seen.append(config_key(config_dir))
+        return seen[-1]
+
+    done = client.run_and_wait("ResetApiKey", timeout=5, interval=0.01, reload_key=reload_key)
+
+    assert done.status == "completed"
+    assert seen[0] in (USER_KEY, None), "the first read came while Prowlarr was saving"
+    assert seen[-1] == started.api_key != USER_KEY
+    assert client.key_accepted(started.api_key) is True
+
+
+def test_a_key_that_never_reaches_config_xml_ends_the_wait(
+    client: ProwlarrClient, started: FakeProwlarr, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(prowlarr, "RELOAD_DELAY", 0.01)
+    started.command_delay = 0
+    started.reset_writes_config = False  # the key changes in memory only
+    reads: list[str] = []
+
+    def reload_key() -> str:
+        reads.append(USER_KEY)
+        return USER_KEY
+
+    with pytest.raises(ProwlarrAuthError):
+        client.run_and_wait("ResetApiKey", timeout=5, interval=0.01, reload_key=reload_key)
+    assert len(reads) == prowlarr.RELOAD_ATTEMPTS
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.05])
@@ -285,7 +329,7 @@ def radarr(
     return (
         template.model_copy(update={"name": name, "sync_level": "fullSync"})
         .with_field("baseUrl", base_url)
-        .with_field("prowlarrUrl", "http://prowlarr:9696")
+        .with_field("prowlarrUrl", CLUSTER_URL)
         .with_field("apiKey", "r" * 32)
     )
 

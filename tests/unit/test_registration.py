@@ -180,6 +180,8 @@ def test_base_paths_on_both_sides_are_part_of_the_urls(
     app = apps_by_name(prowlarr)["radarr"]
     assert field(app, "prowlarrUrl") == PROWLARR_URL + "/prowlarr"
     assert field(app, "baseUrl") == "http://radarr.media.svc.cluster.local:7878/radarr"
+    # Radarr called Prowlarr back under its URL base, with the key Prowlarr holds.
+    assert prowlarr.callbacks == [(f"{PROWLARR_URL}/prowlarr/0/api?t=caps", 200)]
 
 
 def test_second_update_status_changes_nothing_in_prowlarr(
@@ -327,6 +329,29 @@ def test_unreachable_radarr_does_not_block_sonarr_and_is_retried(
     later = ctx.run(ctx.on.update_status(), out)
     assert set(apps_by_name(running)) == {"radarr", "sonarr"}
     assert later.unit_status == testing.ActiveStatus("2 applications synced")
+
+
+def test_a_prowlarr_url_the_managers_cannot_reach_fails_the_registration(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    # Prowlarr's Service name does not resolve from the managers (as in a cluster where it
+    # does not exist): Radarr's test of Prowlarr's test indexer fails, and so does the save.
+    running.hosts.clear()
+
+    out = ctx.run(
+        ctx.on.relation_changed(RADARR.relation, remote_unit=0),
+        deployment(config_dir, RADARR),
+    )
+
+    assert apps_by_name(running) == {}
+    assert running.callbacks == [(f"{PROWLARR_URL}/0/api?t=caps", None)]
+    assert out.unit_status.name in ("waiting", "blocked")
+    assert "Prowlarr URL is invalid, Radarr cannot connect to Prowlarr" in out.unit_status.message
+
+    running.answer_at(PROWLARR_URL)
+    later = ctx.run(ctx.on.update_status(), out)
+    assert set(apps_by_name(running)) == {"radarr"}
+    assert later.unit_status == testing.ActiveStatus("1 application synced")
 
 
 def test_prowlarr_down_after_relation_removed_deletes_nothing_then_retries(

@@ -253,6 +253,8 @@ def test_corrupt_config_raises_without_the_key(text: str):
 
     assert USER_KEY not in str(info.value)
     assert info.value.__cause__ is None
+    # The XML parser's error is not kept alive (CPython 3.12.1 can crash on it: PITFALLS §13).
+    assert info.value.__context__ is None
 
 
 def test_config_repr_hides_the_key():
@@ -478,6 +480,69 @@ def test_ensure_never_overwrites_a_corrupt_file(config_dir: Path, pushes: list[d
     assert isinstance(
         run_workload(container_for(config_dir), Workload.read_config).result, ConfigXmlError
     )
+
+
+@pytest.mark.parametrize("text", ["", PROWLARR_CONFIG[:120]], ids=["empty", "half-written"])
+def test_ensure_waits_for_prowlarr_to_finish_saving_config_xml(
+    config_dir: Path,
+    pushes: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+):
+    # Prowlarr saves config.xml by truncating and rewriting it: a running one may be mid-save.
+    monkeypatch.setattr(workload, "CONFIG_READ_DELAY", 0.0)
+    (config_dir / "config.xml").write_text(text)
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers={"prowlarr": pebble_layer(SPEC)},
+        service_statuses={"prowlarr": pebble.ServiceStatus.ACTIVE},
+    )
+
+    run = run_workload(container, ensure())
+
+    assert isinstance(run.result, ConfigXmlError)
+    assert run.result.blocked is False  # Waiting: the next hook finds the file whole
+    assert "waiting for Prowlarr to finish saving it" in str(run.result)
+    assert pushes == []
+    assert (config_dir / "config.xml").read_text() == text
+
+
+def test_ensure_reads_config_xml_again_when_a_save_ends_meanwhile(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (config_dir / "config.xml").write_text("")
+    reads: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the save ends during the charm's first pause
+        reads.append(seconds)
+        (config_dir / "config.xml").write_text(PROWLARR_CONFIG)
+
+    monkeypatch.setattr(workload.time, "sleep", sleep)
+    container = owned_container(
+        config_dir,
+        monkeypatch,
+        layers={"prowlarr": pebble_layer(SPEC)},
+        service_statuses={"prowlarr": pebble.ServiceStatus.ACTIVE},
+    )
+
+    run = run_workload(container, ensure())
+
+    assert run.result == Ensured(ProwlarrConfig(USER_KEY))
+    assert reads == [workload.CONFIG_READ_DELAY]
+
+
+def test_an_empty_config_xml_blocks_when_prowlarr_is_not_running(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (config_dir / "config.xml").write_text("")
+    container = owned_container(config_dir, monkeypatch)
+
+    run = run_workload(container, ensure())
+
+    assert isinstance(run.result, ConfigXmlError)
+    assert run.result.blocked is True  # Prowlarr would not start with it: the operator acts
+    assert str(run.result) == "the file is empty"
 
 
 def test_ensure_ownership_chowns_a_foreign_config_dir(config_dir: Path):

@@ -125,7 +125,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version
-LIBPATCH = 3
+LIBPATCH = 4
 
 PYDEPS = ["pydantic>=2,<3"]
 
@@ -623,12 +623,43 @@ class _InvalidDataError(Exception):
     """Remote data that does not validate; the message never holds the values."""
 
 
+_MAX_DEPTH = 64  # far deeper than any valid `config`; deeper input is refused before decoding
+
+
+def _too_deep(raw: str) -> bool:
+    """Whether JSON text nests arrays or objects more than `_MAX_DEPTH` levels.
+
+    Checked before decoding, so the answer does not depend on the Python version: 3.13's
+    decoder takes nesting that makes 3.12's raise RecursionError.
+    """
+    depth, in_string, escaped = 0, False, False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def _parse(raw: str, model: type[DataT]) -> DataT:
     """Parse the JSON of a `config` key into `model`.
 
     Raises:
         _InvalidDataError: with a reason built from field names and messages only.
     """
+    if _too_deep(raw):
+        raise _InvalidDataError(f"{DATABAG_KEY!r} is not valid JSON")
     try:
         decoded: object = json.loads(raw)
     except (ValueError, RecursionError):
@@ -644,7 +675,7 @@ def _parse(raw: str, model: type[DataT]) -> DataT:
 
 
 def _loads(raw: str | None) -> object:
-    if not raw:
+    if not raw or _too_deep(raw):
         return None
     try:
         return cast("object", json.loads(raw))

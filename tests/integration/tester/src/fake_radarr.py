@@ -6,7 +6,11 @@ only. What Prowlarr does against a Radarr (../shared/prowlarr/CONTRACT.md §3):
 
 - on POST /api/v1/applications (and PUT without forceSave) a live connection test:
   GET /api/v3/indexer/schema, then POST /api/v3/indexer/test with the Radarr key in X-Api-Key;
-  the response must carry X-Application-Version >= 4.0.4;
+  the response must carry X-Application-Version >= 4.0.4. The test is two-way, as in Radarr: the
+  indexer to test is Prowlarr's test indexer at ``{prowlarrUrl}/0/``, so this fake fetches its
+  caps from Prowlarr (``GET {baseUrl}{apiPath}?t=caps&apikey=<Prowlarr's key>``, following no
+  redirect) and answers 400 when that fails: a wrong prowlarrUrl, a missing URL base or a stale
+  key fails the registration, as it would with a real Radarr;
 - on every sync: GET /api/v3/indexer (and POST/PUT/DELETE /api/v3/indexer[/{id}] for indexers).
 
 The expected key is read from ``<state-dir>/api-key`` on every request, so a rotation by the charm
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import http.client
 import json
 import re
 import sys
@@ -27,7 +32,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 VERSION = "5.0.0.0"
 API = "/api/v3"
@@ -97,6 +102,41 @@ def _json_object(body: object) -> dict[str, Any]:
     return cast("dict[str, Any]", body) if isinstance(body, dict) else {}
 
 
+CAPS_TIMEOUT = 10.0
+
+
+def fetch_caps(indexer: dict[str, Any]) -> int | None:
+    """GET the caps of the Newznab indexer Prowlarr asked to test; the HTTP status, or None.
+
+    The URL is the indexer's ``baseUrl`` + ``apiPath`` with ``t=caps`` and its ``apiKey`` (the
+    key Prowlarr gave: never logged). A 200 counts only with a ``<caps`` document; redirects
+    are not followed.
+    """
+    fields: dict[str, object] = {}
+    for item in cast("list[object]", indexer.get("fields") or []):
+        if isinstance(item, dict):
+            entry = cast("dict[str, object]", item)
+            fields[str(entry.get("name"))] = entry.get("value")
+    base = str(fields.get("baseUrl") or "").rstrip("/")
+    url = urlsplit(f"{base}{fields.get('apiPath') or '/api'}")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return None
+    query = urlencode({"t": "caps", "apikey": str(fields.get("apiKey") or "")})
+    kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    conn = kind(url.hostname, url.port, timeout=CAPS_TIMEOUT)
+    try:
+        conn.request("GET", f"{url.path}?{query}", headers={"Accept": "*/*"})
+        response = conn.getresponse()
+        body = response.read()
+    except OSError:
+        return None
+    finally:
+        conn.close()
+    if response.status == HTTPStatus.OK and b"<caps" not in body:
+        return HTTPStatus.UNPROCESSABLE_ENTITY  # not a Newznab caps document
+    return response.status
+
+
 class FakeRadarr:
     """The fake's memory and routes: indexers, tags and request counters (thread-safe)."""
 
@@ -139,7 +179,7 @@ class FakeRadarr:
         routes: dict[tuple[str, str], Callable[[dict[str, Any]], Reply]] = {
             ("GET", "/system/status"): lambda _: (HTTPStatus.OK, "system-status", STATUS),
             ("GET", "/indexer/schema"): lambda _: (HTTPStatus.OK, "indexer-schema", SCHEMA),
-            ("POST", "/indexer/test"): lambda _: (HTTPStatus.OK, "indexer-test", {}),
+            ("POST", "/indexer/test"): self._test_indexer,
             ("GET", "/indexer"): lambda _: (
                 HTTPStatus.OK,
                 "indexer-list",
@@ -156,6 +196,19 @@ class FakeRadarr:
         if found is None:
             return HTTPStatus.NOT_FOUND, "not-found", {"message": "NotFound"}
         return self._indexer(method, int(found.group(1)), _json_object(body))
+
+    def _test_indexer(self, body: dict[str, Any]) -> Reply:
+        """Radarr's indexer test: fetch the indexer's caps; 400 with a failure when it cannot."""
+        status = fetch_caps(body)
+        if status == HTTPStatus.OK:
+            return HTTPStatus.OK, "indexer-test", {}
+        reason = "no answer" if status is None else f"HTTP {status}"
+        failure = {
+            "propertyName": "",
+            "errorMessage": f"Unable to connect to indexer ({reason}), check the indexer's URL",
+            "severity": "error",
+        }
+        return HTTPStatus.BAD_REQUEST, "indexer-test-failed", [failure]
 
     def _add_indexer(self, body: dict[str, Any]) -> Reply:
         resource = {**body, "id": self._new_id()}
