@@ -113,6 +113,34 @@ class Application(_ApiModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class IndexerProxy(_ApiModel):
+    """A Prowlarr indexer proxy (FlareSolverr, HTTP, SOCKS); used by indexers sharing a tag."""
+
+    id: int | None = None
+    name: str | None = None
+    implementation: str
+    config_contract: str
+    fields: list[ApplicationField] = Field(default_factory=list[ApplicationField])
+    tags: list[int] = Field(default_factory=list[int])
+
+    def field_value(self, name: str) -> object:
+        """Return the value of settings field `name`, or None when there is no such field."""
+        return next((f.value for f in self.fields if f.name == name), None)
+
+    def with_field(self, name: str, value: object) -> IndexerProxy:
+        """Return a copy with settings field `name` set to `value` (appended when missing)."""
+        fields = [
+            f.model_copy(update={"value": value}) if f.name == name else f for f in self.fields
+        ]
+        if not any(f.name == name for f in self.fields):
+            fields.append(ApplicationField(name=name, value=value))
+        return self.model_copy(update={"fields": fields})
+
+    def to_api(self) -> dict[str, object]:
+        """Return the JSON body Prowlarr expects (camelCase, nulls left out, extras kept)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 class ValidationFailure(BaseModel):
     """One entry of a 400 answer; `attemptedValue` is dropped, as it may hold a key."""
 
@@ -177,6 +205,8 @@ _COMMAND = TypeAdapter(Command)
 _APPLICATION = TypeAdapter(Application)
 _APPLICATIONS = TypeAdapter(list[Application])
 _FAILURES = TypeAdapter(list[ValidationFailure])
+_INDEXER_PROXY = TypeAdapter(IndexerProxy)
+_INDEXER_PROXIES = TypeAdapter(list[IndexerProxy])
 _HOST_CONFIG = TypeAdapter(HostConfig)
 _BACKUPS = TypeAdapter(list[Backup])
 _RESTORE_ANSWER = TypeAdapter(RestoreAnswer)
@@ -579,6 +609,34 @@ class ProwlarrClient:
     def delete_application(self, app_id: int) -> None:
         """DELETE /api/v1/applications/{id} (200, also for an unknown id)."""
         self._call("DELETE", f"/api/v1/applications/{app_id}")
+
+    def list_indexer_proxies(self) -> list[IndexerProxy]:
+        """GET /api/v1/indexerproxy: every proxy, the ones added by hand included."""
+        return self._get(_INDEXER_PROXIES, "/api/v1/indexerproxy")
+
+    def create_indexer_proxy(self, proxy: IndexerProxy) -> IndexerProxy:
+        """POST /api/v1/indexerproxy?forceSave=true (201); any `id` on `proxy` is left out.
+
+        Prowlarr tests an enabled proxy (one with a tag) even with forceSave: create it untagged,
+        then tag it with `update_indexer_proxy`, which does not test.
+        """
+        path = "/api/v1/indexerproxy"
+        body = proxy.to_api()
+        body.pop("id", None)
+        response = self._call("POST", path, params={"forceSave": "true"}, body=body)
+        return self._parse(_INDEXER_PROXY, "POST", path, response)
+
+    def update_indexer_proxy(self, proxy: IndexerProxy) -> IndexerProxy:
+        """PUT /api/v1/indexerproxy/{id}?forceSave=true (202): saved without a test."""
+        if proxy.id is None:
+            raise ValueError("update_indexer_proxy needs a proxy with an id")
+        path = f"/api/v1/indexerproxy/{proxy.id}"
+        response = self._call("PUT", path, params={"forceSave": "true"}, body=proxy.to_api())
+        return self._parse(_INDEXER_PROXY, "PUT", path, response)
+
+    def delete_indexer_proxy(self, proxy_id: int) -> None:
+        """DELETE /api/v1/indexerproxy/{id}."""
+        self._call("DELETE", f"/api/v1/indexerproxy/{proxy_id}")
 
     def list_backups(self) -> list[Backup]:
         """GET /api/v1/system/backup: every backup (manual, scheduled, update), newest first."""

@@ -167,6 +167,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/system/backup"),
     Route("DELETE", "/api/v1/system/backup/{id}"),
     Route("POST", "/api/v1/system/backup/restore/{id}"),
+    # Indexer proxies: served by fake_proxies.IndexerProxies.
+    Route("GET", "/api/v1/indexerproxy"),
+    Route("POST", "/api/v1/indexerproxy"),
+    Route("GET", "/api/v1/indexerproxy/{id}"),
+    Route("PUT", "/api/v1/indexerproxy/{id}"),
+    Route("DELETE", "/api/v1/indexerproxy/{id}"),
 )
 _PATTERNS: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, r.pattern()) for r in ROUTES)
 
@@ -1134,6 +1140,7 @@ class FakeProwlarr:
     answered with 500). Backups: `clock` (local time for backup names), `backup_now()` (what
     the Backup command writes), `backups()`, `database_dump()`, `boots` (starts so far, in
     every database written), `kill()` (a stop that leaves the -wal/-shm files).
+    Indexer proxies: `proxies` (fake_proxies.IndexerProxies).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -1194,6 +1201,10 @@ class FakeProwlarr:
             ("DELETE", "/api/v1/system/backup/{id}"): self._delete_backup,
             ("POST", "/api/v1/system/backup/restore/{id}"): self._restore_backup,
         }
+        from tests.unit.fake_proxies import IndexerProxies  # it builds on this module
+
+        self.proxies = IndexerProxies(self)
+        self._handlers.update(self.proxies.handlers())
         if set(self._handlers) != {(r.method, r.template) for r in ROUTES}:  # pragma: no cover
             raise RuntimeError("route table and handlers disagree")
         self._closed = False
