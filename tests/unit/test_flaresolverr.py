@@ -1,0 +1,212 @@
+"""FlareSolverr: Charmarr's databag, the options, and the proxy the charm keeps in Prowlarr."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import flaresolverr
+from flaresolverr import (
+    PROXY_NAME,
+    DesiredProxy,
+    FlareSolverrDataError,
+    Ledger,
+    load_options,
+    provider_data,
+)
+from prowlarr import ProwlarrClient, ProwlarrError
+from tests.unit.fake_prowlarr import FakeProwlarr
+from tests.unit.fake_proxies import StoredProxy
+from tests.unit.test_charm import USER_KEY
+from workload import render_config_xml
+
+URL = "http://flaresolverr.media.svc.cluster.local:8191"
+TAG_ID = 7
+
+
+def charmarr(url: str = URL) -> dict[str, str]:
+    """What flaresolverr-k8s writes in its application databag."""
+    return {"config": json.dumps({"url": url})}
+
+
+# ------------------------------------------------------------------ the provider's databag
+
+
+def test_charmarrs_databag_gives_the_url():
+    data = provider_data(charmarr())
+    assert data is not None
+    assert data.url == URL
+
+
+def test_nothing_published_yet_is_not_an_error():
+    assert provider_data({}) is None
+
+
+@pytest.mark.parametrize(
+    ("databag", "reason"),
+    [
+        ({"config": "{not json"}, "not JSON"),
+        ({"config": json.dumps({"host": URL})}, "no `url`"),
+        ({"config": json.dumps(["url"])}, "no `url`"),
+        (charmarr("ftp://flaresolverr:8191"), "not an http(s) URL"),
+        (charmarr("flaresolverr:8191"), "not an http(s) URL"),
+        (charmarr("http://"), "not an http(s) URL"),
+        (charmarr("http://flaresolverr:port"), "not an http(s) URL"),
+        (charmarr(" http://flaresolverr:8191"), "not an http(s) URL"),
+        ({"config": json.dumps({"url": 8191})}, "not an http(s) URL"),
+    ],
+)
+def test_bad_data_says_what_is_wrong(databag: dict[str, str], reason: str):
+    with pytest.raises(
+        FlareSolverrDataError, match=reason.replace("(", r"\(").replace(")", r"\)")
+    ):
+        provider_data(databag)
+
+
+# ------------------------------------------------------------------ options
+
+
+def test_options_default_to_60_seconds_and_the_flaresolverr_tag():
+    options, errors = load_options({})
+    assert (options.timeout, options.tag, errors) == (60, "flaresolverr", [])
+    options, errors = load_options({"flaresolverr-timeout": 180, "flaresolverr-tag": "cf-2"})
+    assert (options.timeout, options.tag, errors) == (180, "cf-2", [])
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"flaresolverr-timeout": 0}, "flaresolverr-timeout"),
+        ({"flaresolverr-timeout": 181}, "flaresolverr-timeout"),
+        ({"flaresolverr-timeout": True}, "flaresolverr-timeout"),
+        ({"flaresolverr-tag": "CloudFlare"}, "flaresolverr-tag"),
+        ({"flaresolverr-tag": "cloud flare"}, "flaresolverr-tag"),
+        ({"flaresolverr-tag": ""}, "flaresolverr-tag"),
+    ],
+)
+def test_invalid_options_are_named(options: dict[str, object], named: str):
+    _, errors = load_options(options)
+    assert len(errors) == 1
+    assert errors[0].startswith(f"invalid {named} ")
+
+
+# ------------------------------------------------------------------ the proxy in Prowlarr
+
+
+@pytest.fixture
+def client(fake: FakeProwlarr, config_dir: Path) -> Iterator[ProwlarrClient]:
+    (config_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
+    fake.start()
+    with ProwlarrClient(USER_KEY, base_url=fake.url) as c:
+        yield c
+
+
+def tag_id(label: str) -> int:
+    assert label in ("flaresolverr", "cf")
+    return TAG_ID if label == "flaresolverr" else TAG_ID + 1
+
+
+def ours(fake: FakeProwlarr) -> StoredProxy:
+    (proxy,) = [p for p in fake.proxies.stored.values() if p.name == PROXY_NAME]
+    return proxy
+
+
+def proxy_writes(fake: FakeProwlarr) -> list[tuple[str, str, object]]:
+    return [
+        (r.method, r.path, r.query.get("forceSave"))
+        for r in fake.requests
+        if r.method in ("POST", "PUT", "DELETE") and "indexerproxy" in r.path
+    ]
+
+
+WANTED = DesiredProxy(host=URL, timeout=60, tag="flaresolverr")
+
+
+def test_the_proxy_is_made_untagged_then_tagged_so_prowlarr_does_not_test_it(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+
+    proxy = ours(fake)
+    assert proxy.implementation == "FlareSolverr"
+    assert proxy.fields["host"] == URL
+    assert proxy.fields["requestTimeout"] == 60
+    assert proxy.tags == [TAG_ID]
+    assert fake.proxies.tests == [], "a test through FlareSolverr to the Internet may fail"
+    writes = proxy_writes(fake)
+    assert writes == [("POST", "/api/v1/indexerproxy", "true"), ("PUT", writes[1][1], "true")]
+    assert ledger == Ledger(proxy.id, WANTED.fingerprint)
+
+
+def test_a_change_is_one_put_and_a_proxy_added_by_hand_stays(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    theirs = fake.proxies.add("FlareSolverr", name="my flaresolverr", tags=[3])
+    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    before = fake.proxies.stored[theirs]
+    fake.clear_requests()
+
+    changed = DesiredProxy(host=URL, timeout=120, tag="cf")
+    flaresolverr.apply(client, changed, ledger, tag_id)
+
+    assert [w[0] for w in proxy_writes(fake)] == ["PUT"]
+    assert (ours(fake).fields["requestTimeout"], ours(fake).tags) == (120, [TAG_ID + 1])
+    assert fake.proxies.stored[theirs] == before
+
+
+def test_a_proxy_edited_in_the_ui_is_put_back_when_applied(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    fake.proxies.edit(ours(fake).id, tags=[], host="http://elsewhere:8191")
+
+    flaresolverr.apply(client, WANTED, ledger, tag_id)
+
+    assert (ours(fake).fields["host"], ours(fake).tags) == (URL, [TAG_ID])
+    assert len(fake.proxies.stored) == 1
+
+
+def test_the_proxy_is_found_again_by_its_name_when_the_ledger_is_lost(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    fake.clear_requests()
+
+    flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+
+    assert proxy_writes(fake) == [], "same name, same values: nothing to write"
+    assert len(fake.proxies.stored) == 1
+
+
+def test_another_kind_of_proxy_under_the_charms_name_is_not_taken_over(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    fake.proxies.add("Http", name=PROXY_NAME, fields={"host": "squid"})
+
+    with pytest.raises(ProwlarrError, match="Http proxy is named"):
+        flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+
+    assert [p.implementation for p in fake.proxies.stored.values()] == ["Http"]
+
+
+def test_remove_deletes_only_the_charms_proxy(client: ProwlarrClient, fake: FakeProwlarr):
+    theirs = fake.proxies.add("FlareSolverr", name="my flaresolverr")
+    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+
+    flaresolverr.remove(client, ledger)
+
+    assert list(fake.proxies.stored) == [theirs]
+
+
+def test_remove_finds_the_charms_proxy_by_name_when_the_ledger_is_stale(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    theirs = fake.proxies.add("FlareSolverr", name="my flaresolverr")
+    flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+
+    flaresolverr.remove(client, Ledger(proxy_id=99, fingerprint=WANTED.fingerprint))
+
+    assert list(fake.proxies.stored) == [theirs]
