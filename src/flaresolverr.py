@@ -23,8 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 from capability import Hook, Report
 from memory import FLARESOLVERR, Memory
 from prowlarr import IndexerProxy, ProwlarrClient, ProwlarrError
+from tags import ensure_tags, valid_label
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ TIMEOUT_OPTION = "flaresolverr-timeout"
 TAG_OPTION = "flaresolverr-tag"
 DEFAULT_TIMEOUT = 60
 DEFAULT_TAG = "flaresolverr"
-LABEL = re.compile(r"[a-z0-9-]+")  # Prowlarr's tag labels, in the lower case the charm uses
 
 
 class FlareSolverrDataError(Exception):
@@ -94,13 +93,6 @@ class Options:
     tag: str = DEFAULT_TAG
 
 
-def label_error(label: object) -> str:
-    """Why `label` cannot be a tag label the charm uses, or "" when it can."""
-    if not isinstance(label, str) or not LABEL.fullmatch(label):
-        return "use lower-case letters, digits and '-'"
-    return ""
-
-
 def load_options(options: Mapping[str, object]) -> tuple[Options, list[str]]:
     """The options (defaults where invalid) and one message per invalid option."""
     errors: list[str] = []
@@ -109,8 +101,10 @@ def load_options(options: Mapping[str, object]) -> tuple[Options, list[str]]:
         errors.append(f"invalid {TIMEOUT_OPTION} {timeout!r}: use 1 to 180 seconds")
         timeout = DEFAULT_TIMEOUT
     tag = options.get(TAG_OPTION, DEFAULT_TAG)
-    if reason := label_error(tag):
-        errors.append(f"invalid {TAG_OPTION} {str(tag)[:40]!r}: {reason}")
+    if not isinstance(tag, str) or not valid_label(tag):
+        errors.append(
+            f"invalid {TAG_OPTION} {str(tag)[:40]!r}: use lower-case letters, digits and '-'"
+        )
         tag = DEFAULT_TAG
     return Options(timeout=timeout, tag=str(tag)), errors
 
@@ -184,15 +178,13 @@ def _differs(current: IndexerProxy, wanted: IndexerProxy) -> bool:
     )
 
 
-def apply(
-    client: ProwlarrClient, desired: DesiredProxy, ledger: Ledger, tag_id: Callable[[str], int]
-) -> Ledger:
+def apply(client: ProwlarrClient, desired: DesiredProxy, ledger: Ledger) -> Ledger:
     """Make the charm's proxy what `desired` says: created untagged, then tagged (no test)."""
     proxies = client.list_indexer_proxies()
     current = _ours(proxies, ledger)
     if current is not None and current.implementation != IMPLEMENTATION[0]:
         raise ProwlarrError(f"a {current.implementation} proxy is named {PROXY_NAME!r}")
-    tags = [tag_id(desired.tag)]
+    tags = [ensure_tags(client, [desired.tag])[desired.tag]]
     if current is None:
         empty = IndexerProxy(implementation=IMPLEMENTATION[0], config_contract=IMPLEMENTATION[1])
         current = client.create_indexer_proxy(desired.shape(empty, []))
@@ -212,8 +204,8 @@ def remove(client: ProwlarrClient, ledger: Ledger) -> None:
         logger.info("deleted the FlareSolverr indexer proxy %s (relation removed)", current.id)
 
 
-def reconcile(hook: Hook, tag_id: Callable[[str], int]) -> Report:
-    """The FlareSolverr proxy follows the relation; `tag_id` gives (or makes) a tag's id."""
+def reconcile(hook: Hook) -> Report:
+    """The FlareSolverr proxy follows the relation (and is deleted when it goes)."""
     report = Report("flaresolverr")
     options, errors = load_options(hook.options)
     for error in errors:
@@ -239,7 +231,7 @@ def reconcile(hook: Hook, tag_id: Callable[[str], int]) -> Report:
     desired = DesiredProxy(host=data.url, timeout=options.timeout, tag=options.tag)
     if ledger.proxy_id is None or ledger.fingerprint != desired.fingerprint:
         try:
-            ledger = apply(hook.client, desired, ledger, tag_id)
+            ledger = apply(hook.client, desired, ledger)
         except ProwlarrError as e:
             report.wait(f"cannot set up the FlareSolverr proxy: {e}")
             return report

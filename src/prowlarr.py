@@ -199,6 +199,13 @@ class RestoreAnswer(_ApiModel):
     restart_required: bool = False
 
 
+class Tag(_ApiModel):
+    """A Prowlarr tag (GET/POST /api/v1/tag): labels are lower case, `^[a-z0-9-]+$`."""
+
+    id: int
+    label: str
+
+
 _T = TypeVar("_T")
 _SYSTEM_STATUS = TypeAdapter(SystemStatus)
 _COMMAND = TypeAdapter(Command)
@@ -210,6 +217,8 @@ _INDEXER_PROXIES = TypeAdapter(list[IndexerProxy])
 _HOST_CONFIG = TypeAdapter(HostConfig)
 _BACKUPS = TypeAdapter(list[Backup])
 _RESTORE_ANSWER = TypeAdapter(RestoreAnswer)
+_TAG = TypeAdapter(Tag)
+_TAGS = TypeAdapter(list[Tag])
 
 
 # --------------------------------------------------------------------------- API errors
@@ -655,3 +664,19 @@ class ProwlarrClient:
         path = f"/api/v1/system/backup/restore/{backup_id}"
         response = self._call("POST", path)
         return self._parse(_RESTORE_ANSWER, "POST", path, response).restart_required
+
+    # ------------------------------------------------------------------ tags
+
+    def list_tags(self) -> list[Tag]:
+        """GET /api/v1/tag: every tag."""
+        return self._get(_TAGS, "/api/v1/tag")
+
+    def create_tag(self, label: str) -> Tag:
+        """POST /api/v1/tag (201): the new tag, or the existing one of exactly that label.
+
+        A label that differs from an existing one only by case is refused (409): use
+        lower-case labels.
+        """
+        path = "/api/v1/tag"
+        response = self._call("POST", path, body={"label": label})
+        return self._parse(_TAG, "POST", path, response)

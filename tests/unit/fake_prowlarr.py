@@ -42,6 +42,10 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from tests.unit import fake_indexers, fake_proxies
+from tests.unit.fake_indexers import IndexerStore, StoreError
+from tests.unit.fake_proxies import ProxyStore
+
 MASK = "********"
 SESSION_COOKIE = "ProwlarrAuth"
 STARTING_MESSAGE = "Prowlarr is starting up, please try again later"
@@ -167,12 +171,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/system/backup"),
     Route("DELETE", "/api/v1/system/backup/{id}"),
     Route("POST", "/api/v1/system/backup/restore/{id}"),
-    # Indexer proxies: served by fake_proxies.IndexerProxies.
-    Route("GET", "/api/v1/indexerproxy"),
-    Route("POST", "/api/v1/indexerproxy"),
-    Route("GET", "/api/v1/indexerproxy/{id}"),
-    Route("PUT", "/api/v1/indexerproxy/{id}"),
-    Route("DELETE", "/api/v1/indexerproxy/{id}"),
+    *(Route(method, template) for method, template in fake_indexers.ROUTES),
+    *(Route(method, template) for method, template in fake_proxies.ROUTES),
 )
 _PATTERNS: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, r.pattern()) for r in ROUTES)
 
@@ -1140,7 +1140,7 @@ class FakeProwlarr:
     answered with 500). Backups: `clock` (local time for backup names), `backup_now()` (what
     the Backup command writes), `backups()`, `database_dump()`, `boots` (starts so far, in
     every database written), `kill()` (a stop that leaves the -wal/-shm files).
-    Indexer proxies: `proxies` (fake_proxies.IndexerProxies).
+    Indexer proxies: `proxies` (fake_proxies.ProxyStore).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -1201,10 +1201,18 @@ class FakeProwlarr:
             ("DELETE", "/api/v1/system/backup/{id}"): self._delete_backup,
             ("POST", "/api/v1/system/backup/restore/{id}"): self._restore_backup,
         }
-        from tests.unit.fake_proxies import IndexerProxies  # it builds on this module
-
-        self.proxies = IndexerProxies(self)
-        self._handlers.update(self.proxies.handlers())
+        # Tags, indexers and app profiles live in fake_indexers.py.
+        self.store = IndexerStore(self._lock)
+        self.store.tag_users.append(
+            lambda tag_id: any(tag_id in app.tags for app in self._apps.values())
+        )
+        for key, handler in self.store.handlers().items():
+            self._handlers[key] = self._store_route(handler)
+        # Indexer proxies live in fake_proxies.py.
+        self.proxies = ProxyStore(self._lock)
+        self.store.tag_users.append(self.proxies.tag_in_use)
+        for key, handler in self.proxies.handlers().items():
+            self._handlers[key] = self._store_route(handler)
         if set(self._handlers) != {(r.method, r.template) for r in ROUTES}:  # pragma: no cover
             raise RuntimeError("route table and handlers disagree")
         self._closed = False
@@ -1710,6 +1718,19 @@ class FakeProwlarr:
         except ValueError:
             raise _problem("The JSON value could not be parsed.") from None
         return payload
+
+    def _store_route(self, handler: fake_indexers.Handler) -> Callable[[_Call], _Response]:
+        """Serve one of the store's handlers: JSON body in, JSON answer out."""
+
+        def serve(call: _Call) -> _Response:
+            body = self._json_body(call) if call.method in ("POST", "PUT") else None
+            try:
+                status, payload = handler(call.route_id, call.query, body)
+            except StoreError as e:
+                return _json_response(e.status, e.payload)
+            return _json_response(status, payload)
+
+        return serve
 
     # ---------------------------------------------------------------- ping and status
 

@@ -7,40 +7,48 @@ tag is enabled; POST tests an enabled proxy even with `forceSave`, PUT tests it 
 fails here unless `internet` is set: the fake, like a cluster without egress, cannot prove a
 proxy that works for the trackers.
 
-`FakeProwlarr` serves these routes (listed in its route table) through `IndexerProxies.handlers`.
+Same convention as fake_indexers.py: `ROUTES` lists the routes served here, `ProxyStore.handlers()`
+the handler of each; fake_prowlarr.py does the HTTP part under its lock. A proxy's tags count as
+used (a DELETE of the tag is a 409).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
-from tests.unit.fake_prowlarr import (
-    JsonDict,
-    _as_list,
-    _as_object,
-    _Call,
-    _coerce_ints,
-    _error,
-    _field_json,
-    _FieldSpec,
-    _HttpError,
-    _is_int,
-    _json_response,
-    _lower_keys,
-    _problem,
-    _query_bool,
-    _Response,
-    _rule_failure,
-    _settings_failure,
-)
-
-if TYPE_CHECKING:
-    from tests.unit.fake_prowlarr import FakeProwlarr
+from tests.unit.fake_indexers import Handler, JsonDict, as_object, error, failure, refuse
 
 BASE = "/api/v1/indexerproxy"
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", BASE),
+    ("POST", BASE),
+    ("GET", f"{BASE}/{{id}}"),
+    ("PUT", f"{BASE}/{{id}}"),
+    ("DELETE", f"{BASE}/{{id}}"),
+)
+
+
+@dataclass(frozen=True)
+class _FieldSpec:
+    name: str
+    label: str
+    kind: str  # textbox | number | password
+    default: object
+    privacy: str = "normal"
+    advanced: bool = False
+
+    def json(self, order: int, value: object) -> JsonDict:
+        out: JsonDict = {"order": order, "name": self.name, "label": self.label}
+        if value is not None:
+            masked = self.privacy == "password" and isinstance(value, str) and value
+            out["value"] = "********" if masked else value
+        out.update({"type": self.kind, "advanced": self.advanced, "privacy": self.privacy})
+        out["isFloat"] = False
+        return out
 
 
 @dataclass(frozen=True)
@@ -59,32 +67,18 @@ KINDS: dict[str, _ProxyKind] = {
         _ProxyKind(
             "FlareSolverr",
             (
-                _FieldSpec("host", "Host", "", "textbox", "http://localhost:8191/"),
-                _FieldSpec(
-                    "requestTimeout",
-                    "Request Timeout",
-                    "FlareSolverr maxTimeout Request Parameter",
-                    "number",
-                    60,
-                    advanced=True,
-                ),
-                _FieldSpec(
-                    "sessionId",
-                    "Session id",
-                    "The session ID that you want to be assigned to the instance",
-                    "textbox",
-                    None,
-                    advanced=True,
-                ),
+                _FieldSpec("host", "Host", "textbox", "http://localhost:8191/"),
+                _FieldSpec("requestTimeout", "Request Timeout", "number", 60, advanced=True),
+                _FieldSpec("sessionId", "Session id", "textbox", None, advanced=True),
             ),
         ),
         _ProxyKind(
             "Http",
             (
-                _FieldSpec("host", "Host", "", "textbox", ""),
-                _FieldSpec("port", "Port", "", "number", 8080),
-                _FieldSpec("username", "Username", "", "textbox", "", privacy="userName"),
-                _FieldSpec("password", "Password", "", "password", "", privacy="password"),
+                _FieldSpec("host", "Host", "textbox", ""),
+                _FieldSpec("port", "Port", "number", 8080),
+                _FieldSpec("username", "Username", "textbox", "", privacy="userName"),
+                _FieldSpec("password", "Password", "password", "", privacy="password"),
             ),
         ),
     )
@@ -107,8 +101,19 @@ class StoredProxy:
         return bool(self.tags)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ints(value: object, where: str) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, list) and all(_is_int(v) for v in cast("list[object]", value)):
+        return list(dict.fromkeys(cast("list[int]", value)))
+    raise refuse(failure(where, "The value could not be converted to System.Int32[]."))
+
+
 def _coerce(spec: _FieldSpec, value: object) -> object:
-    where = f"fields.{spec.name}"
     if spec.kind == "number":
         if value is None:
             return 0
@@ -116,24 +121,26 @@ def _coerce(spec: _FieldSpec, value: object) -> object:
             return value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
-        raise _problem("The value could not be converted to System.Int32.", where)
+        raise refuse(failure(spec.name, "The value could not be converted to System.Int32."))
     if value is None or isinstance(value, str):
         return value
-    raise _problem("The value could not be converted to System.String.", where)
+    raise refuse(failure(spec.name, "The value could not be converted to System.String."))
 
 
-class IndexerProxies:
-    """The indexer proxies of one fake Prowlarr (its lock held by every handler)."""
+@dataclass
+class ProxyStore:
+    """The indexer proxies of one fake Prowlarr (guarded by the fake's lock)."""
 
-    def __init__(self, fake: FakeProwlarr) -> None:
-        self._fake = fake
-        self._proxies: dict[int, StoredProxy] = {}
-        self._next_id = 1
-        self.internet = False  # whether a FlareSolverr test can reach the Internet
-        self.tests: list[str] = []  # the host of every proxy test run
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    proxies: dict[int, StoredProxy] = field(default_factory=dict[int, StoredProxy])
+    internet: bool = False
+    """Whether a FlareSolverr test can reach the Internet (it fails without)."""
+    tests: list[str] = field(default_factory=list[str])
+    """The host of every proxy test run."""
+    _next_id: int = 1
 
-    def handlers(self) -> dict[tuple[str, str], Callable[[_Call], _Response]]:
-        """The route handlers, keyed like FakeProwlarr's route table."""
+    def handlers(self) -> dict[tuple[str, str], Handler]:
+        """The handler of each route in `ROUTES`."""
         return {
             ("GET", BASE): self._list,
             ("POST", BASE): self._create,
@@ -147,8 +154,8 @@ class IndexerProxies:
     @property
     def stored(self) -> dict[int, StoredProxy]:
         """A snapshot of the stored proxies by id."""
-        with self._fake._lock:
-            return copy.deepcopy(self._proxies)
+        with self.lock:
+            return copy.deepcopy(self.proxies)
 
     def add(
         self,
@@ -159,7 +166,7 @@ class IndexerProxies:
         tags: Iterable[int] = (),
     ) -> int:
         """Simulate a proxy added by hand in the UI (no validation, no test); its id."""
-        with self._fake._lock:
+        with self.lock:
             kind = KINDS[implementation]
             given = dict(fields or {})
             settings = {spec.name: given.get(spec.name, spec.default) for spec in kind.fields}
@@ -167,15 +174,15 @@ class IndexerProxies:
 
     def edit(self, proxy_id: int, *, tags: Iterable[int] | None = None, **fields: object) -> None:
         """Simulate a proxy edited in the UI."""
-        with self._fake._lock:
-            proxy = self._proxies[proxy_id]
+        with self.lock:
+            proxy = self.proxies[proxy_id]
             if tags is not None:
                 proxy.tags = list(tags)
             proxy.fields.update(fields)
 
     def tag_in_use(self, tag_id: int) -> bool:
         """Whether a proxy carries the tag."""
-        return any(tag_id in proxy.tags for proxy in self._proxies.values())
+        return any(tag_id in proxy.tags for proxy in self.proxies.values())
 
     # ------------------------------------------------------------ handlers
 
@@ -184,15 +191,16 @@ class IndexerProxies:
     ) -> int:
         proxy_id = self._next_id
         self._next_id += 1
-        self._proxies[proxy_id] = StoredProxy(proxy_id, name, kind.name, tags, settings)
+        self.proxies[proxy_id] = StoredProxy(proxy_id, name, kind.name, tags, settings)
         return proxy_id
 
-    def _json(self, proxy: StoredProxy) -> JsonDict:
+    @staticmethod
+    def _json(proxy: StoredProxy) -> JsonDict:
         kind = KINDS[proxy.implementation]
         return {
             "name": proxy.name,
             "fields": [
-                _field_json(spec, order, proxy.fields.get(spec.name))
+                spec.json(order, proxy.fields.get(spec.name))
                 for order, spec in enumerate(kind.fields)
             ],
             "implementationName": kind.name,
@@ -206,44 +214,36 @@ class IndexerProxies:
             "id": proxy.id,
         }
 
-    def _list(self, call: _Call) -> _Response:
-        proxies = sorted(self._proxies.values(), key=lambda p: p.id)
-        return _json_response(200, [self._json(p) for p in proxies])
+    def _list(self, _id: int | None, _query: dict[str, str], _body: object) -> tuple[int, object]:
+        return 200, [self._json(p) for p in sorted(self.proxies.values(), key=lambda p: p.id)]
 
-    def _get(self, call: _Call) -> _Response:
-        proxy = self._proxies.get(cast("int", call.route_id))
+    def _get(
+        self, proxy_id: int | None, _query: dict[str, str], _body: object
+    ) -> tuple[int, object]:
+        proxy = self.proxies.get(proxy_id or 0)
         if proxy is None:
-            raise _error(404, f"IndexerProxyDefinition with ID {call.route_id} does not exist")
-        return _json_response(200, self._json(proxy))
+            raise error(404, f"IndexerProxyDefinition with ID {proxy_id} does not exist")
+        return 200, self._json(proxy)
 
-    def _read(self, call: _Call, own_id: int) -> tuple[str, _ProxyKind, list[int], JsonDict]:
+    def _read(self, body: object, own_id: int) -> tuple[str, _ProxyKind, list[int], JsonDict]:
         """Bind and validate a body: its name, kind, tags and settings (defaults filled in)."""
-        obj = _as_object(self._fake._json_body(call))
-        if obj is None:
-            raise _problem("The JSON value could not be converted to IndexerProxyResource.")
-        data = _lower_keys(obj)
+        data = {k.lower(): v for k, v in as_object(body).items()}
         name = data.get("name")
-        failures: list[JsonDict] = []
         if not isinstance(name, str) or not name.strip():
-            failures.append(
-                _rule_failure("Name", "Name", "'Name' must not be empty.", name, "NotEmpty")
-            )
-        elif any(
-            p.name.casefold() == name.casefold() and p.id != own_id for p in self._proxies.values()
+            raise refuse(failure("Name", "'Name' must not be empty."))
+        if any(
+            p.name.casefold() == name.casefold() and p.id != own_id for p in self.proxies.values()
         ):
-            failures.append(
-                _rule_failure("Name", "Name", "Should be unique", name, "PredicateValidator")
-            )
-        if failures:
-            raise _HttpError(_json_response(400, failures))
+            raise refuse(failure("Name", "Should be unique"))
         kind = KINDS.get(str(data.get("implementation") or ""))
         if kind is None or kind.contract != data.get("configcontract"):
-            raise _error(500, "Sequence contains no matching element")
-        tags = _coerce_ints(data.get("tags"), "tags")
+            raise error(500, "Sequence contains no matching element")
+        tags = _ints(data.get("tags"), "Tags")
         given: dict[str, object] = {}
-        for item in _as_list(data.get("fields")) or []:
-            entry = _as_object(item)
-            if entry is not None and isinstance(entry.get("name"), str):
+        raw_fields = data.get("fields")
+        for item in cast("list[object]", raw_fields) if isinstance(raw_fields, list) else []:
+            entry = as_object(item)
+            if isinstance(entry.get("name"), str):
                 given.setdefault(cast("str", entry["name"]), entry.get("value"))
         settings: JsonDict = {
             spec.name: _coerce(spec, given[spec.name])
@@ -251,58 +251,55 @@ class IndexerProxies:
             else copy.deepcopy(spec.default)
             for spec in kind.fields
         }
-        return cast("str", name), kind, list(dict.fromkeys(tags)), settings
+        return name, kind, tags, settings
 
-    def _failures(self, kind: _ProxyKind, settings: Mapping[str, object]) -> list[JsonDict]:
+    @staticmethod
+    def _failures(kind: _ProxyKind, settings: Mapping[str, object]) -> list[JsonDict]:
         if kind.name != "FlareSolverr":
             return []
         failures: list[JsonDict] = []
         host = settings.get("host")
         if not isinstance(host, str) or not host.strip():
-            failures.append(_settings_failure("Host", "'Host' must not be empty.", host))
+            failures.append(failure("Host", "'Host' must not be empty."))
         timeout = settings.get("requestTimeout")
         if not _is_int(timeout) or not 1 <= cast("int", timeout) <= 180:
-            failures.append(
-                _settings_failure(
-                    "RequestTimeout",
-                    f"'Request Timeout' must be between 1 and 180. You entered {timeout}.",
-                    timeout,
-                )
-            )
+            message = f"'Request Timeout' must be between 1 and 180. You entered {timeout}."
+            failures.append(failure("RequestTimeout", message))
         return failures
 
     def _test(self, kind: _ProxyKind, settings: Mapping[str, object]) -> list[JsonDict]:
         """The proxy's own test: through FlareSolverr to a page on the Internet."""
-        host = str(settings.get("host") or "")
-        self.tests.append(host)
+        self.tests.append(str(settings.get("host") or ""))
         if kind.name == "FlareSolverr" and not self.internet:
-            return [_settings_failure("", "Failed to test proxy. StatusCode: InternalServerError")]
+            return [failure("", "Failed to test proxy. StatusCode: InternalServerError")]
         return []
 
-    def _create(self, call: _Call) -> _Response:
-        name, kind, tags, settings = self._read(call, own_id=0)
+    def _create(self, _id: int | None, _query: dict[str, str], body: object) -> tuple[int, object]:
+        name, kind, tags, settings = self._read(body, own_id=0)
         failures = self._failures(kind, settings)
         if not failures and tags:  # enabled: tested, forceSave or not
             failures = self._test(kind, settings)
         if failures:
-            raise _HttpError(_json_response(400, failures))
-        proxy_id = self._insert(name, kind, tags, settings)
-        return _json_response(201, self._json(self._proxies[proxy_id]))
+            raise refuse(*failures)
+        return 201, self._json(self.proxies[self._insert(name, kind, tags, settings)])
 
-    def _update(self, call: _Call) -> _Response:
-        proxy_id = cast("int", call.route_id)
-        existing = self._proxies.get(proxy_id)
-        if existing is None:
-            raise _error(404, f"IndexerProxyDefinition with ID {proxy_id} does not exist")
-        name, kind, tags, settings = self._read(call, own_id=proxy_id)
+    def _update(
+        self, proxy_id: int | None, query: dict[str, str], body: object
+    ) -> tuple[int, object]:
+        proxy_id = proxy_id or 0
+        if proxy_id not in self.proxies:
+            raise error(404, f"IndexerProxyDefinition with ID {proxy_id} does not exist")
+        name, kind, tags, settings = self._read(body, own_id=proxy_id)
         failures = self._failures(kind, settings)
-        if not failures and tags and not _query_bool(call, "forceSave"):
+        if not failures and tags and query.get("forcesave", "").lower() != "true":
             failures = self._test(kind, settings)
         if failures:
-            raise _HttpError(_json_response(400, failures))
-        self._proxies[proxy_id] = StoredProxy(proxy_id, name, kind.name, tags, settings)
-        return _json_response(202, self._json(self._proxies[proxy_id]))
+            raise refuse(*failures)
+        self.proxies[proxy_id] = StoredProxy(proxy_id, name, kind.name, tags, settings)
+        return 202, self._json(self.proxies[proxy_id])
 
-    def _delete(self, call: _Call) -> _Response:
-        self._proxies.pop(cast("int", call.route_id), None)
-        return _json_response(200, {})
+    def _delete(
+        self, proxy_id: int | None, _query: dict[str, str], _body: object
+    ) -> tuple[int, object]:
+        self.proxies.pop(proxy_id or 0, None)
+        return 200, {}

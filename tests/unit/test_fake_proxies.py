@@ -115,3 +115,13 @@ def test_proxy_resources_match_the_openapi_document(api: httpx.Client):
         assert set(resource) <= _properties(spec, "IndexerProxyResource")
         for item in resource["fields"]:
             assert set(item) <= _properties(spec, "Field")
+
+
+def test_a_tag_a_proxy_carries_cannot_be_deleted(api: httpx.Client, fake: FakeProwlarr):
+    tag = api.post("/api/v1/tag", json={"label": "flaresolverr"}).json()["id"]
+    proxy = api.post(BASE, json=flaresolverr()).json()
+    api.put(f"{BASE}/{proxy['id']}", params={"forceSave": "true"}, json={**proxy, "tags": [tag]})
+
+    assert api.delete(f"/api/v1/tag/{tag}").status_code == 409
+    api.delete(f"{BASE}/{proxy['id']}")
+    assert api.delete(f"/api/v1/tag/{tag}").status_code == 200

@@ -24,7 +24,6 @@ from tests.unit.test_charm import USER_KEY
 from workload import render_config_xml
 
 URL = "http://flaresolverr.media.svc.cluster.local:8191"
-TAG_ID = 7
 
 
 def charmarr(url: str = URL) -> dict[str, str]:
@@ -104,9 +103,8 @@ def client(fake: FakeProwlarr, config_dir: Path) -> Iterator[ProwlarrClient]:
         yield c
 
 
-def tag_id(label: str) -> int:
-    assert label in ("flaresolverr", "cf")
-    return TAG_ID if label == "flaresolverr" else TAG_ID + 1
+def labels(fake: FakeProwlarr, proxy: StoredProxy) -> list[str]:
+    return [fake.store.tags[tag].label for tag in proxy.tags]
 
 
 def ours(fake: FakeProwlarr) -> StoredProxy:
@@ -128,13 +126,13 @@ WANTED = DesiredProxy(host=URL, timeout=60, tag="flaresolverr")
 def test_the_proxy_is_made_untagged_then_tagged_so_prowlarr_does_not_test_it(
     client: ProwlarrClient, fake: FakeProwlarr
 ):
-    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    ledger = flaresolverr.apply(client, WANTED, Ledger())
 
     proxy = ours(fake)
     assert proxy.implementation == "FlareSolverr"
     assert proxy.fields["host"] == URL
     assert proxy.fields["requestTimeout"] == 60
-    assert proxy.tags == [TAG_ID]
+    assert labels(fake, proxy) == ["flaresolverr"]
     assert fake.proxies.tests == [], "a test through FlareSolverr to the Internet may fail"
     writes = proxy_writes(fake)
     assert writes == [("POST", "/api/v1/indexerproxy", "true"), ("PUT", writes[1][1], "true")]
@@ -145,37 +143,39 @@ def test_a_change_is_one_put_and_a_proxy_added_by_hand_stays(
     client: ProwlarrClient, fake: FakeProwlarr
 ):
     theirs = fake.proxies.add("FlareSolverr", name="my flaresolverr", tags=[3])
-    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    ledger = flaresolverr.apply(client, WANTED, Ledger())
     before = fake.proxies.stored[theirs]
     fake.clear_requests()
 
     changed = DesiredProxy(host=URL, timeout=120, tag="cf")
-    flaresolverr.apply(client, changed, ledger, tag_id)
+    flaresolverr.apply(client, changed, ledger)
 
     assert [w[0] for w in proxy_writes(fake)] == ["PUT"]
-    assert (ours(fake).fields["requestTimeout"], ours(fake).tags) == (120, [TAG_ID + 1])
+    assert ours(fake).fields["requestTimeout"] == 120
+    assert labels(fake, ours(fake)) == ["cf"]
     assert fake.proxies.stored[theirs] == before
 
 
 def test_a_proxy_edited_in_the_ui_is_put_back_when_applied(
     client: ProwlarrClient, fake: FakeProwlarr
 ):
-    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    ledger = flaresolverr.apply(client, WANTED, Ledger())
     fake.proxies.edit(ours(fake).id, tags=[], host="http://elsewhere:8191")
 
-    flaresolverr.apply(client, WANTED, ledger, tag_id)
+    flaresolverr.apply(client, WANTED, ledger)
 
-    assert (ours(fake).fields["host"], ours(fake).tags) == (URL, [TAG_ID])
+    assert ours(fake).fields["host"] == URL
+    assert labels(fake, ours(fake)) == ["flaresolverr"]
     assert len(fake.proxies.stored) == 1
 
 
 def test_the_proxy_is_found_again_by_its_name_when_the_ledger_is_lost(
     client: ProwlarrClient, fake: FakeProwlarr
 ):
-    flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    flaresolverr.apply(client, WANTED, Ledger())
     fake.clear_requests()
 
-    flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    flaresolverr.apply(client, WANTED, Ledger())
 
     assert proxy_writes(fake) == [], "same name, same values: nothing to write"
     assert len(fake.proxies.stored) == 1
@@ -187,14 +187,14 @@ def test_another_kind_of_proxy_under_the_charms_name_is_not_taken_over(
     fake.proxies.add("Http", name=PROXY_NAME, fields={"host": "squid"})
 
     with pytest.raises(ProwlarrError, match="Http proxy is named"):
-        flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+        flaresolverr.apply(client, WANTED, Ledger())
 
     assert [p.implementation for p in fake.proxies.stored.values()] == ["Http"]
 
 
 def test_remove_deletes_only_the_charms_proxy(client: ProwlarrClient, fake: FakeProwlarr):
     theirs = fake.proxies.add("FlareSolverr", name="my flaresolverr")
-    ledger = flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    ledger = flaresolverr.apply(client, WANTED, Ledger())
 
     flaresolverr.remove(client, ledger)
 
@@ -205,7 +205,7 @@ def test_remove_finds_the_charms_proxy_by_name_when_the_ledger_is_stale(
     client: ProwlarrClient, fake: FakeProwlarr
 ):
     theirs = fake.proxies.add("FlareSolverr", name="my flaresolverr")
-    flaresolverr.apply(client, WANTED, Ledger(), tag_id)
+    flaresolverr.apply(client, WANTED, Ledger())
 
     flaresolverr.remove(client, Ledger(proxy_id=99, fingerprint=WANTED.fingerprint))
 
