@@ -8,6 +8,7 @@ its own URL. The relation registered with a secret keeps it; between new ones, t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from charms.prowlarr_k8s.v0.media_indexer import (
@@ -33,6 +34,9 @@ class Context:
     sync_level: str  # Prowlarr's syncLevel for every application
     model_uuid: str
     refresh_relation: int | None = None  # its manager's secret changed: read the latest
+    application_tags: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict[str, tuple[str, ...]]
+    )  # tag labels by the manager's application name (application_tags.py)
 
 
 @dataclass
@@ -134,6 +138,7 @@ def _application(
         sync_level=context.sync_level,
         api_key=result.api_key,
         secret=secret_unique_id(data.api_key_secret_id),
+        tags=context.application_tags.get(remote.app_name or "", ()),
     )
 
 

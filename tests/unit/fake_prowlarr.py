@@ -1553,6 +1553,12 @@ class FakeProwlarr:
             app.fields[name] = copy.deepcopy(value)
             self._save_database()
 
+    def set_application_tags(self, app_id: int, tags: Iterable[int]) -> None:
+        """Simulate an application's tags edited in the UI (KeyError for an unknown id)."""
+        with self._lock:
+            self._apps[app_id].tags = list(tags)
+            self._save_database()
+
     def remove_application(self, app_id: int) -> None:
         """Simulate an application deleted in the UI (unknown ids are ignored)."""
         with self._lock:

@@ -1,0 +1,176 @@
+"""Application tags: the option, and the tags registration keeps on each application."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from application_tags import ApplicationTagsError, load, unknown, unmatched
+from prowlarr import ProwlarrClient
+from registration import DesiredApplication, ManagedRecord, sync_applications
+from tests.unit.fake_prowlarr import FakeProwlarr
+from tests.unit.test_charm import USER_KEY
+from workload import render_config_xml
+
+# ------------------------------------------------------------------ the option
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", {}),
+        ("{}", {}),
+        ("{radarr-4k: [uhd]}", {"radarr-4k": ("uhd",)}),
+        (
+            "radarr-4k: [uhd, hdr, uhd]\nsonarr-anime: [anime]\n",
+            {
+                "radarr-4k": ("hdr", "uhd"),
+                "sonarr-anime": ("anime",),
+            },
+        ),
+        ("radarr: []\nsonarr:\n", {"radarr": (), "sonarr": ()}),
+    ],
+)
+def test_the_option_maps_applications_to_labels(raw: str, expected: dict[str, tuple[str, ...]]):
+    assert load({"application-tags": raw}) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{radarr-4k: [UHD]}",
+        "{radarr-4k: [ultra hd]}",
+        "{radarr-4k: [4k_uhd]}",
+        "{radarr-4k: uhd}",
+        "[radarr-4k]",
+        "{radarr-4k: [uhd]",
+        "{radarr-4k: [[uhd]]}",
+        "{1: [uhd]}",
+    ],
+)
+def test_invalid_values_name_the_option(raw: str):
+    with pytest.raises(ApplicationTagsError, match=r"^invalid application-tags: "):
+        load({"application-tags": raw})
+
+
+def test_unknown_names_and_tags_no_indexer_carries():
+    tags = {"radarr-4k": ("uhd",), "radarr": (), "sonar": ("tv",)}
+    assert unknown(tags, ["radarr", "radarr-4k", "sonarr"]) == ["sonar"]
+    indexers = {"tracker": frozenset({"uhd", "flaresolverr"}), "other": frozenset[str]()}
+    assert unmatched(tags, indexers) == ["sonar"]
+    assert unmatched(tags, {}) == ["radarr-4k", "sonar"]
+
+
+# ------------------------------------------------------------------ registration keeps the tags
+
+
+@pytest.fixture
+def client(fake: FakeProwlarr, config_dir: Path) -> Iterator[ProwlarrClient]:
+    (config_dir / "config.xml").write_text(render_config_xml(None, USER_KEY))
+    fake.start()
+    with ProwlarrClient(USER_KEY, base_url=fake.url) as c:
+        yield c
+
+
+def wanted(name: str, rel_id: int, tags: tuple[str, ...] = ()) -> DesiredApplication:
+    return DesiredApplication(
+        relation_id=rel_id,
+        remote_app=name,
+        name=name,
+        implementation="Radarr",
+        config_contract="RadarrSettings",
+        prowlarr_url="http://prowlarr:9696",
+        base_url=f"http://{name}:7878",
+        sync_level="fullSync",
+        api_key=f"{rel_id:032d}",
+        tags=tags,
+    )
+
+
+def sync(
+    client: ProwlarrClient, records: dict[int, ManagedRecord], *desired: DesiredApplication
+) -> dict[int, ManagedRecord]:
+    live = {d.relation_id for d in desired}
+    report = sync_applications(client, client.list_applications(), desired, records, live)
+    assert report.problems == []
+    return report.records
+
+
+def labels(fake: FakeProwlarr, name: str) -> list[str]:
+    (app,) = [a for a in fake.applications.values() if a.name == name]
+    return sorted(fake.store.tags[tag].label for tag in app.tags)
+
+
+def app_writes(fake: FakeProwlarr) -> list[tuple[str, str]]:
+    return [
+        (r.method, r.path)
+        for r in fake.requests
+        if r.method in ("POST", "PUT", "DELETE") and not r.path.startswith("/api/v1/command")
+    ]
+
+
+def index_syncs(fake: FakeProwlarr) -> list[str]:
+    return [c.name for c in fake.commands if c.name == "ApplicationIndexerSync"]
+
+
+def test_a_new_application_gets_its_tags_created_and_no_sync_is_needed(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    sync(client, {}, wanted("radarr-4k", 1, ("uhd",)), wanted("radarr", 2))
+
+    assert labels(fake, "radarr-4k") == ["uhd"]
+    assert labels(fake, "radarr") == []
+    assert index_syncs(fake) == [], "Prowlarr syncs a new application's indexers itself"
+
+
+def test_a_tag_change_is_one_put_then_one_indexer_sync_and_the_other_app_is_untouched(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    records = sync(client, {}, wanted("radarr-4k", 1), wanted("radarr", 2))
+    fake.clear_requests()
+
+    sync(client, records, wanted("radarr-4k", 1, ("uhd",)), wanted("radarr", 2))
+
+    app_id = records[1].app_id
+    assert app_writes(fake) == [("POST", "/api/v1/tag"), ("PUT", f"/api/v1/applications/{app_id}")]
+    assert labels(fake, "radarr-4k") == ["uhd"]
+    assert labels(fake, "radarr") == []
+    assert index_syncs(fake) == ["ApplicationIndexerSync"]
+
+
+def test_steady_tags_cost_no_request_beyond_the_listing(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    records = sync(client, {}, wanted("radarr-4k", 1, ("uhd",)))
+    fake.clear_requests()
+
+    again = sync(client, records, wanted("radarr-4k", 1, ("uhd",)))
+
+    assert [(r.method, r.path) for r in fake.requests] == [("GET", "/api/v1/applications")]
+    assert again == records
+
+
+def test_a_tag_edited_in_the_ui_is_put_back(client: ProwlarrClient, fake: FakeProwlarr):
+    records = sync(client, {}, wanted("radarr-4k", 1, ("uhd",)))
+    hd = fake.store.add_tag("hd")
+    app = fake.applications[records[1].app_id]
+    fake.set_application_tags(app.id, [hd])
+
+    sync(client, records, wanted("radarr-4k", 1, ("uhd",)))
+
+    assert labels(fake, "radarr-4k") == ["uhd"]
+    assert index_syncs(fake) == ["ApplicationIndexerSync"]
+
+
+def test_tags_removed_from_the_option_leave_the_application(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    records = sync(client, {}, wanted("radarr-4k", 1, ("uhd",)))
+
+    sync(client, records, wanted("radarr-4k", 1))
+
+    assert labels(fake, "radarr-4k") == []
+    assert index_syncs(fake) == ["ApplicationIndexerSync"]
+    assert [t.label for t in fake.store.tags.values()] == ["uhd"], "the tag itself stays"
