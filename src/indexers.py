@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+import flaresolverr
 import tags as tag_labels
 from capability import Hook, Report
 from memory import INDEXERS, Memory
@@ -88,6 +89,7 @@ class IndexerEntry(BaseModel):
     priority: Annotated[StrictInt, Field(ge=1, le=50)] = 25
     app_profile: Annotated[str, Field(alias="app-profile", min_length=1)] = "Standard"
     tags: tuple[str, ...] = ()
+    flaresolverr: StrictBool = False  # add the `flaresolverr-tag` tag: go through FlareSolverr
     fields: dict[str, FieldValue] = Field(default_factory=dict[str, FieldValue])
     secret: str = ""
     secret_fields: Annotated[dict[str, str] | None, Field(alias="secret-fields")] = None
@@ -162,8 +164,12 @@ def _describe(error: ValidationError) -> str:
     return text + (f" (+{len(items) - 1} more)" if len(items) > 1 else "")
 
 
-def parse_option(raw: object) -> Declared:
-    """Parse the option's YAML; each invalid entry is reported by name, the others kept."""
+def parse_option(raw: object, flaresolverr_tag: str = flaresolverr.DEFAULT_TAG) -> Declared:
+    """Parse the option's YAML; each invalid entry is reported by name, the others kept.
+
+    An entry with `flaresolverr: true` carries `flaresolverr_tag` among its tags (and so its
+    tags are managed).
+    """
     out = Declared()
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return out
@@ -195,10 +201,15 @@ def parse_option(raw: object) -> Declared:
             continue
         seen[name.casefold()] = name
         try:
-            out.entries[name] = IndexerEntry.model_validate(value if value is not None else {})
+            entry = IndexerEntry.model_validate(value if value is not None else {})
         except ValidationError as e:
             out.problems.append(Problem(f"indexers: {name}: {_describe(e)}", waiting=False))
             out.invalid.add(name)
+            continue
+        if entry.flaresolverr:
+            tags = tuple(dict.fromkeys((*entry.tags, flaresolverr_tag)))
+            entry = entry.model_copy(update={"tags": tags})
+        out.entries[name] = entry
     return out
 
 
@@ -638,7 +649,7 @@ def reconcile(hook: Hook) -> Report:
     indexers, and a write only for an indexer that really changed.
     """
     report = Report(CAPABILITY)
-    declared = parse_option(hook.options.get(OPTION))
+    declared = parse_option(hook.options.get(OPTION), flaresolverr.tag_label(hook.options))
     report.add(*declared.problems)
     for name, entry in declared.entries.items():
         hook.facts.indexer_tags[name] = frozenset(entry.tags)

@@ -43,7 +43,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from tests.unit import fake_indexers, fake_proxies
-from tests.unit.fake_indexers import IndexerStore, StoreError
+from tests.unit.fake_indexers import IndexerStore, StoredIndexer, StoreError
 from tests.unit.fake_proxies import ProxyStore
 
 MASK = "********"
@@ -91,11 +91,17 @@ class StoredApplication:
     sync_level: str
     tags: list[int]
     fields: dict[str, object] = field(repr=False)
+    indexers: list[int] = field(default_factory=list[int])
+    """The Prowlarr indexers synced to the media manager (its copies), by id."""
 
     @property
     def enable(self) -> bool:
         """Whether Prowlarr syncs this application (`syncLevel != disabled`)."""
         return self.sync_level != "disabled"
+
+    def wants(self, indexer: StoredIndexer) -> bool:
+        """Whether Prowlarr syncs `indexer` here: enabled, and no tags or a shared tag."""
+        return indexer.enable and (not self.tags or not set(self.tags).isdisjoint(indexer.tags))
 
 
 @dataclass
@@ -2054,6 +2060,37 @@ class FakeProwlarr:
     def _not_found(self, app_id: int) -> _HttpError:
         return _error(404, f"ApplicationDefinition with ID {app_id} does not exist")
 
+    def _sync_indexers(self, app: StoredApplication, *, remove: bool) -> None:
+        """Push the indexers `app` wants to its media manager (ApplicationService.SyncIndexers).
+
+        Only an enabled application is synced. With `remove` (every ApplicationIndexerSync,
+        forced or not) indexers deleted from Prowlarr leave it, and so, for a full-sync
+        application, do the ones it no longer wants (its tags changed).
+        """
+        if not app.enable:
+            return
+        indexers = self.store.indexers
+        keep = [
+            i
+            for i in app.indexers
+            if not remove
+            or (i in indexers and (app.sync_level != "fullSync" or app.wants(indexers[i])))
+        ]
+        added = [i for i, indexer in sorted(indexers.items()) if app.wants(indexer)]
+        app.indexers = list(dict.fromkeys([*keep, *added]))
+
+    def run_application_indexer_sync(self) -> None:
+        """What ApplicationIndexerSync does (the 6-hourly task, or the command)."""
+        with self._lock:
+            for app in self._apps.values():
+                self._sync_indexers(app, remove=True)
+
+    def synced_indexers(self, app_id: int) -> list[str]:
+        """The names of the indexers Prowlarr has synced to an application (KeyError: no app)."""
+        with self._lock:
+            indexers = self.store.indexers
+            return sorted(indexers[i].name for i in self._apps[app_id].indexers if i in indexers)
+
     def _shared_failures(self, res: _ResourceIn, own_id: int) -> list[JsonDict]:
         failures: list[JsonDict] = []
         if not res.name or not res.name.strip():
@@ -2221,6 +2258,7 @@ class FakeProwlarr:
             )
         name = cast("str", res.name)
         app_id = self._insert(impl, name, res.sync_level, res.tags, settings)
+        self._sync_indexers(self._apps[app_id], remove=False)  # ProviderAddedEvent<IApplication>
         location = f"{self.url_base}/api/v1/applications/{app_id}"
         return _json_response(201, self._app_json(self._apps[app_id]), {"Location": location})
 
@@ -2264,6 +2302,7 @@ class FakeProwlarr:
             res.sync_level,
             res.tags,
             settings,
+            existing.indexers,  # a new tag removes nothing until ApplicationIndexerSync runs
         )
         return _json_response(202, self._app_json(self._apps[app_id]))
 
@@ -2420,6 +2459,7 @@ class FakeProwlarr:
                 self.reset_api_key()
             elif cmd.name == "ApplicationIndexerSync":
                 self.syncs.append(cmd.options["forceSync"])
+                self.run_application_indexer_sync()
             elif cmd.name == "Backup":
                 self.backup_now("manual")
         except (RuntimeError, FakeStartError, OSError, zipfile.BadZipFile) as exc:

@@ -174,3 +174,58 @@ def test_tags_removed_from_the_option_leave_the_application(
     assert labels(fake, "radarr-4k") == []
     assert index_syncs(fake) == ["ApplicationIndexerSync"]
     assert [t.label for t in fake.store.tags.values()] == ["uhd"], "the tag itself stays"
+
+
+# ------------------------------------------------------------------ which indexers each app gets
+
+
+def wait_for_syncs(fake: FakeProwlarr) -> None:
+    fake.complete_commands()
+
+
+def test_only_matching_indexers_reach_a_tagged_application_and_a_retag_removes_now(
+    client: ProwlarrClient, fake: FakeProwlarr
+):
+    uhd = fake.store.add_tag("uhd")
+    fake.store.add_indexer("1337x", name="public")
+    fake.store.add_indexer("1337x", name="4k-tracker", tags=[uhd])
+    records = sync(client, {}, wanted("radarr-4k", 1), wanted("radarr", 2))
+    four_k, plain = records[1].app_id, records[2].app_id
+    assert fake.synced_indexers(four_k) == ["4k-tracker", "public"], "no tags: every indexer"
+
+    sync(client, records, wanted("radarr-4k", 1, ("uhd",)), wanted("radarr", 2))
+    wait_for_syncs(fake)
+
+    assert fake.synced_indexers(four_k) == ["4k-tracker"]
+    assert fake.synced_indexers(plain) == ["4k-tracker", "public"]
+
+
+def test_a_new_tag_removes_nothing_until_the_indexer_sync_runs(fake: FakeProwlarr):
+    fake.start()
+    uhd = fake.store.add_tag("uhd")
+    fake.store.add_indexer("1337x", name="public")
+    radarr = fake.add_application("Radarr", name="radarr-4k", fields={"apiKey": "k"})
+    fake.run_application_indexer_sync()
+    fake.set_application_tags(radarr, [uhd])
+    assert fake.synced_indexers(radarr) == ["public"]
+
+    fake.run_application_indexer_sync()
+
+    assert fake.synced_indexers(radarr) == []
+
+
+def test_add_only_applications_keep_indexers_they_no_longer_match(fake: FakeProwlarr):
+    fake.start()
+    uhd = fake.store.add_tag("uhd")
+    public = fake.store.add_indexer("1337x", name="public")
+    fake.store.add_indexer("1337x", name="other")
+    radarr = fake.add_application(
+        "Radarr", name="radarr-4k", fields={"apiKey": "k"}, sync_level="addOnly"
+    )
+    fake.run_application_indexer_sync()
+    fake.set_application_tags(radarr, [uhd])
+    fake.store.remove_indexer(public)
+
+    fake.run_application_indexer_sync()
+
+    assert fake.synced_indexers(radarr) == ["other"], "deleted ones leave, unmatched ones stay"
