@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ops import testing
 
 import flaresolverr
 from flaresolverr import (
@@ -18,9 +20,11 @@ from flaresolverr import (
     provider_data,
 )
 from prowlarr import ProwlarrClient, ProwlarrError
+from tests.unit.conftest import ACTIONS, CONFIG, META
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.fake_proxies import StoredProxy
-from tests.unit.test_charm import USER_KEY
+from tests.unit.test_charm import USER_KEY, write_config_xml
+from tests.unit.test_indexers import IndexersCharm, state
 from workload import render_config_xml
 
 URL = "http://flaresolverr.media.svc.cluster.local:8191"
@@ -210,3 +214,32 @@ def test_remove_finds_the_charms_proxy_by_name_when_the_ledger_is_stale(
     flaresolverr.remove(client, Ledger(proxy_id=99, fingerprint=WANTED.fingerprint))
 
     assert list(fake.proxies.stored) == [theirs]
+
+
+# ------------------------------------------------------------------ flaresolverr: true
+
+
+def test_an_indexer_declared_with_flaresolverr_carries_the_tag(
+    config_dir: Path, prowlarr: FakeProwlarr
+):
+    write_config_xml(config_dir, ApiKey=USER_KEY, Port="9696", UrlBase="")
+    prowlarr.start()
+    ctx = testing.Context(IndexersCharm, meta=META, config=CONFIG, actions=ACTIONS)
+    declared = {
+        "1337x": {"definition": "1337x", "flaresolverr": True},
+        "other": {"definition": "1337x", "tags": ["uhd"], "flaresolverr": True},
+        "direct": {"definition": "1337x"},
+    }
+    first = ctx.run(ctx.on.config_changed(), state(declared, secrets=()))
+
+    found = prowlarr.store.by_name()
+    label = {tag.id: tag.label for tag in prowlarr.store.tags.values()}
+    assert [label[t] for t in found["1337x"].tags] == ["flaresolverr"]
+    assert sorted(label[t] for t in found["other"].tags) == ["flaresolverr", "uhd"]
+    assert found["direct"].tags == []
+
+    retagged = dataclasses.replace(first, config={**first.config, "flaresolverr-tag": "cf"})
+    ctx.run(ctx.on.config_changed(), retagged)
+
+    label = {tag.id: tag.label for tag in prowlarr.store.tags.values()}
+    assert [label[t] for t in prowlarr.store.by_name()["1337x"].tags] == ["cf"]
