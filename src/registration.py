@@ -374,8 +374,28 @@ def sync_applications(
 def _resync(client: ProwlarrClient, report: SyncReport) -> None:
     """Run ApplicationIndexerSync once, so indexers that no longer match leave now."""
     try:
-        client.run_command("ApplicationIndexerSync")
+        client.run_command(SYNC_COMMAND)
     except ProwlarrError as e:
-        report.problems.append(Problem("prowlarr", f"cannot start ApplicationIndexerSync: {e}"))
+        report.problems.append(Problem("prowlarr", f"cannot start {SYNC_COMMAND}: {e}"))
     else:
         logger.info("ApplicationIndexerSync started: %d application(s) retagged", report.retagged)
+
+
+SYNC_COMMAND = "ApplicationIndexerSync"
+SYNC_TIMEOUT = 60.0
+
+
+class SyncError(Exception):
+    """Prowlarr's forced indexer sync did not complete; the message says how it ended."""
+
+
+def sync_indexers(client: ProwlarrClient) -> dict[str, object]:
+    """The sync-indexers action: a forced ApplicationIndexerSync, followed to its end.
+
+    Returns the action's results; raises SyncError or ProwlarrError.
+    """
+    done = client.run_and_wait(SYNC_COMMAND, timeout=SYNC_TIMEOUT, options={"forceSync": True})
+    applications = len(client.list_applications())
+    if not done.succeeded:
+        raise SyncError(f"{SYNC_COMMAND} ended {done.status}: {done.message or ''}")
+    return {"status": done.status, "message": done.message or "", "applications": applications}
