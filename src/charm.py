@@ -11,15 +11,12 @@ from __future__ import annotations
 import logging
 
 import ops
-from charms.prowlarr_k8s.v0.media_indexer import (
-    ApiKeyChangedEvent,
-    MediaIndexerProvider,
-    secret_unique_id,
-)
+from charms.prowlarr_k8s.v0.media_indexer import MediaIndexerProvider, secret_unique_id
 
 import api_key
 import auth
 import backup
+import flaresolverr
 import host_config
 import ingress
 import managers
@@ -68,6 +65,7 @@ class ProwlarrCharm(ops.CharmBase):
             *probe.refresh_events(self.on),
             *managers.refresh_events(self.on, self.media_indexer),
             *ingress.refresh_events(self.on),
+            *flaresolverr.refresh_events(self.on),
             self.on[PEER_RELATION].relation_changed,
             *refresh_events(self.on),
         ):
@@ -152,8 +150,8 @@ class ProwlarrCharm(ops.CharmBase):
             schedule, backups = backup.wanted(config.backup_interval, config.backup_retention)
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
-            refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
-            reports.append(managers.reconcile(hook, self.media_indexer, refresh))
+            reports.append(managers.reconcile(hook, self.media_indexer, event))
+            reports.append(flaresolverr.reconcile(hook))
 
     def _observe(self, exporter: ExporterInput | None) -> Report:
         """COS metrics, logs, dashboard and alert rules (observability.py)."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
 
+import ops
 from pydantic import BaseModel, ValidationError, field_validator
 
 from capability import Hook, Report
@@ -202,6 +203,12 @@ def remove(client: ProwlarrClient, ledger: Ledger) -> None:
     if current is not None and current.id is not None:
         client.delete_indexer_proxy(current.id)
         logger.info("deleted the FlareSolverr indexer proxy %s (relation removed)", current.id)
+
+
+def refresh_events(on: ops.CharmEvents) -> list[ops.BoundEvent]:
+    """The events after which the charm's reconcile must run for this capability."""
+    events = on[RELATION]
+    return [events.relation_changed, events.relation_broken]
 
 
 def reconcile(hook: Hook) -> Report:

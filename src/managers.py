@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
+    ApiKeyChangedEvent,
     ApiKeyStatus,
     MediaIndexerProvider,
     MediaIndexerRequirerData,
@@ -21,6 +22,7 @@ from charms.prowlarr_k8s.v0.media_indexer import (
     secret_unique_id,
 )
 
+import application_tags
 from capability import Hook, Report
 from memory import APPLICATIONS, PUBLISHED, Memory
 from problem import Problem
@@ -184,21 +186,35 @@ def publish(
 
 
 def reconcile(
-    hook: Hook, provider: MediaIndexerProvider, refresh_relation: int | None = None
+    hook: Hook, provider: MediaIndexerProvider, event: ops.EventBase | None = None
 ) -> Report:
-    """Register each related media manager as a Prowlarr application (registration.py)."""
+    """Register each related media manager as a Prowlarr application (registration.py).
+
+    After api-key-changed the key of that event's manager is read at its latest revision. The
+    `application-tags` option gives each application its tags; while it is invalid nothing is
+    registered or changed.
+    """
     report = Report("applications")
     if not hook.memory.available:
         report.wait("waiting for the peer relation")
         report.summary = "0 applications synced"
         return report
+    try:
+        tags = application_tags.load(hook.options)
+    except application_tags.ApplicationTagsError as e:
+        report.block(str(e))
+        return report
+    related = {relation.app.name for relation in provider.relations}
+    for name in application_tags.unknown(tags, related):
+        report.block(f"invalid {application_tags.OPTION}: {name!r} is not a related media manager")
     records = load_records(hook.memory.raw(APPLICATIONS))
     context = Context(
         own_secret_id=hook.own_secret_id,
         prowlarr_url=hook.prowlarr_url,
         sync_level=hook.config.sync_level.prowlarr,
         model_uuid=hook.model.uuid,
-        refresh_relation=refresh_relation,
+        refresh_relation=event.relation_id if isinstance(event, ApiKeyChangedEvent) else None,
+        application_tags=tags,
     )
     found = wanted(provider, context, records)
     report.add(*found.problems)
@@ -217,6 +233,11 @@ def reconcile(
     report.add(*(Problem(str(p), waiting=p.waiting) for p in synced.problems))
     noun = "application" if synced.synced == 1 else "applications"
     report.summary = f"{synced.synced} {noun} synced"
+    for name in application_tags.unmatched(
+        {n: tags[n] for n in related & set(tags)}, hook.facts.indexer_tags
+    ):
+        labels = ", ".join(tags[name])
+        report.summary += f" · {name} gets no indexer: no declared indexer has tag {labels}"
     report.state = (
         f"{synced.synced} registered in Prowlarr for {len(live)} media-indexer relation(s)"
     )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ops import testing
 
 from application_tags import ApplicationTagsError, load, unknown, unmatched
+from charm import ProwlarrCharm
 from prowlarr import ProwlarrClient
 from registration import DesiredApplication, ManagedRecord, sync_applications
+from tests.unit.conftest import service_environment
 from tests.unit.fake_prowlarr import FakeProwlarr
-from tests.unit.test_charm import USER_KEY
+from tests.unit.test_charm import USER_KEY, write_config_xml
+from tests.unit.test_registration import RADARR, WRITES, deployment, manager
 from workload import render_config_xml
 
 # ------------------------------------------------------------------ the option
@@ -229,3 +234,81 @@ def test_add_only_applications_keep_indexers_they_no_longer_match(fake: FakeProw
     fake.run_application_indexer_sync()
 
     assert fake.synced_indexers(radarr) == ["other"], "deleted ones leave, unmatched ones stay"
+
+
+# ------------------------------------------------------------------ through the charm
+
+Ctx = testing.Context[ProwlarrCharm]
+RADARR_4K = manager("radarr-4k", 5, "c" * 32, kind="radarr", instance_name="radarr-4k")
+
+
+@pytest.fixture
+def running(config_dir: Path, prowlarr: FakeProwlarr) -> FakeProwlarr:
+    write_config_xml(config_dir, ApiKey=USER_KEY, Port="9696", UrlBase="")
+    prowlarr.start(service_environment())
+    return prowlarr
+
+
+def with_option(state: testing.State, value: str) -> testing.State:
+    return dataclasses.replace(state, config={**state.config, "application-tags": value})
+
+
+def test_application_tags_reach_one_application_then_a_ui_edit_is_reverted(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    first = ctx.run(
+        ctx.on.relation_changed(RADARR.relation, remote_unit=0),
+        deployment(config_dir, RADARR, RADARR_4K),
+    )
+    ids = {app.name: app.id for app in running.applications.values()}
+    running.clear_requests()
+
+    out = ctx.run(ctx.on.config_changed(), with_option(first, "{radarr-4k: [uhd]}"))
+
+    assert labels(running, "radarr-4k") == ["uhd"]
+    assert labels(running, "radarr") == []
+    puts = [r.path for r in running.requests if r.method == "PUT"]
+    assert puts == [f"/api/v1/applications/{ids['radarr-4k']}"], "the other one is untouched"
+    assert index_syncs(running) == ["ApplicationIndexerSync"]
+    assert out.unit_status == testing.ActiveStatus(
+        "2 applications synced · radarr-4k gets no indexer: no declared indexer has tag uhd"
+    )
+
+    running.clear_requests()
+    steady = ctx.run(ctx.on.update_status(), out)
+    assert [(r.method, r.path) for r in running.requests] == [("GET", "/api/v1/applications")]
+
+    running.complete_commands()  # Prowlarr merges a sync asked while the same one is queued
+    running.set_application_tags(ids["radarr-4k"], [])
+    ctx.run(ctx.on.update_status(), steady)
+
+    assert labels(running, "radarr-4k") == ["uhd"]
+    assert index_syncs(running) == ["ApplicationIndexerSync", "ApplicationIndexerSync"]
+
+
+def test_an_invalid_option_blocks_and_changes_no_application(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    first = ctx.run(
+        ctx.on.relation_changed(RADARR.relation, remote_unit=0), deployment(config_dir, RADARR)
+    )
+    running.clear_requests()
+
+    out = ctx.run(ctx.on.config_changed(), with_option(first, "{radarr: [UHD]}"))
+
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message.startswith("invalid application-tags: tag labels are")
+    assert [r for r in running.requests if r.method in WRITES] == []
+
+
+def test_a_name_no_related_manager_has_blocks_naming_it(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    state = with_option(deployment(config_dir, RADARR), "{radarr: [hd], sonar: [tv]}")
+
+    out = ctx.run(ctx.on.relation_changed(RADARR.relation, remote_unit=0), state)
+
+    assert out.unit_status == testing.BlockedStatus(
+        "invalid application-tags: 'sonar' is not a related media manager"
+    )
+    assert labels(running, "radarr") == ["hd"], "the known names are applied"

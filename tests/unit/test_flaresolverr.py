@@ -11,6 +11,7 @@ import pytest
 from ops import testing
 
 import flaresolverr
+from charm import ProwlarrCharm
 from flaresolverr import (
     PROXY_NAME,
     DesiredProxy,
@@ -20,11 +21,12 @@ from flaresolverr import (
     provider_data,
 )
 from prowlarr import ProwlarrClient, ProwlarrError
-from tests.unit.conftest import ACTIONS, CONFIG, META
+from tests.unit.conftest import ACTIONS, CONFIG, META, service_environment
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.fake_proxies import StoredProxy
 from tests.unit.test_charm import USER_KEY, write_config_xml
 from tests.unit.test_indexers import IndexersCharm, state
+from tests.unit.test_registration import deployment
 from workload import render_config_xml
 
 URL = "http://flaresolverr.media.svc.cluster.local:8191"
@@ -243,3 +245,126 @@ def test_an_indexer_declared_with_flaresolverr_carries_the_tag(
 
     label = {tag.id: tag.label for tag in prowlarr.store.tags.values()}
     assert [label[t] for t in prowlarr.store.by_name()["1337x"].tags] == ["cf"]
+
+
+# ------------------------------------------------------------------ through the charm
+
+Ctx = testing.Context[ProwlarrCharm]
+
+
+def flaresolverr_relation(databag: dict[str, str] | None = None) -> testing.Relation:
+    return testing.Relation(
+        "flaresolverr",
+        id=30,
+        remote_app_name="flaresolverr-k8s",
+        remote_app_data=charmarr() if databag is None else databag,
+    )
+
+
+@pytest.fixture
+def running(config_dir: Path, prowlarr: FakeProwlarr) -> FakeProwlarr:
+    write_config_xml(config_dir, ApiKey=USER_KEY, Port="9696", UrlBase="")
+    prowlarr.start(service_environment())
+    return prowlarr
+
+
+def related(config_dir: Path, relation: testing.Relation, **config: str | int) -> testing.State:
+    return deployment(config_dir, relations=[relation], config=dict(config))
+
+
+def test_relating_flaresolverr_makes_one_proxy_then_a_steady_hook_writes_nothing(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    theirs = running.proxies.add(name="my flaresolverr", fields={"host": "http://mine:8191"})
+    before = running.proxies.stored[theirs]
+    relation = flaresolverr_relation()
+
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), related(config_dir, relation))
+
+    proxy = ours(running)
+    assert (proxy.fields["host"], proxy.fields["requestTimeout"]) == (URL, 60)
+    assert labels(running, proxy) == ["flaresolverr"]
+    assert running.proxies.stored[theirs] == before, "a proxy the user added is not ours"
+    assert running.proxies.tests == []
+    assert out.unit_status == testing.ActiveStatus(
+        "0 applications synced · FlareSolverr unused: no declared indexer has tag flaresolverr"
+    )
+    peers = out.get_relations("prowlarr-peers")[0]
+    assert json.loads(peers.local_app_data["flaresolverr"])["id"] == str(proxy.id)
+
+    running.clear_requests()
+    again = ctx.run(ctx.on.update_status(), out)
+
+    assert [(r.method, r.path) for r in running.requests] == [("GET", "/api/v1/applications")]
+    assert again.unit_status == out.unit_status
+
+
+def test_an_option_change_is_one_put(ctx: Ctx, config_dir: Path, running: FakeProwlarr):
+    relation = flaresolverr_relation()
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), related(config_dir, relation))
+    running.clear_requests()
+
+    changed = dataclasses.replace(out, config={"flaresolverr-timeout": 120})
+    ctx.run(ctx.on.config_changed(), changed)
+
+    assert [w[0] for w in proxy_writes(running)] == ["PUT"]
+    assert ours(running).fields["requestTimeout"] == 120
+
+
+def test_removing_the_relation_deletes_the_proxy_and_keeps_the_tag(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    theirs = running.proxies.add(name="my flaresolverr")
+    relation = flaresolverr_relation()
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), related(config_dir, relation))
+
+    gone = ctx.run(ctx.on.relation_broken(relation), out)
+
+    assert list(running.proxies.stored) == [theirs]
+    assert [t.label for t in running.store.tags.values()] == ["flaresolverr"]
+    assert "flaresolverr" not in gone.get_relations("prowlarr-peers")[0].local_app_data
+    assert gone.unit_status == testing.ActiveStatus("0 applications synced")
+
+
+@pytest.mark.parametrize(
+    ("databag", "reason"),
+    [
+        ({"config": "{not json"}, "its `config` is not JSON"),
+        ({"config": json.dumps({"host": URL})}, "its `config` has no `url`"),
+        (charmarr("flaresolverr:8191"), "its `url` is not an http(s) URL"),
+    ],
+)
+def test_bad_provider_data_blocks_and_writes_nothing(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, databag: dict[str, str], reason: str
+):
+    relation = flaresolverr_relation(databag)
+
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), related(config_dir, relation))
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"flaresolverr relation: flaresolverr-k8s: {reason}"
+    )
+    assert proxy_writes(running) == []
+    assert "flaresolverr" not in out.get_relations("prowlarr-peers")[0].local_app_data
+
+
+def test_nothing_published_yet_waits(ctx: Ctx, config_dir: Path, running: FakeProwlarr):
+    relation = flaresolverr_relation({})
+
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), related(config_dir, relation))
+
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for flaresolverr-k8s to publish FlareSolverr's URL"
+    )
+    assert proxy_writes(running) == []
+
+
+def test_an_invalid_option_blocks_naming_it(ctx: Ctx, config_dir: Path, running: FakeProwlarr):
+    relation = flaresolverr_relation()
+    state = related(config_dir, relation, **{"flaresolverr-tag": "Cloud Flare"})
+
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
+
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message.startswith("invalid flaresolverr-tag 'Cloud Flare'")
+    assert proxy_writes(running) == []
