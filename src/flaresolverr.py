@@ -51,6 +51,10 @@ class FlareSolverrDataError(Exception):
     """The provider's databag cannot be used; the message says why (never the raw data)."""
 
 
+class ProxyNameTakenError(Exception):
+    """Another kind of proxy carries the charm's name: only the operator can rename it."""
+
+
 class ProviderData(BaseModel):
     """What flaresolverr-k8s publishes under `config`: where FlareSolverr answers."""
 
@@ -184,7 +188,9 @@ def apply(client: ProwlarrClient, desired: DesiredProxy, ledger: Ledger) -> Ledg
     proxies = client.list_indexer_proxies()
     current = _ours(proxies, ledger)
     if current is not None and current.implementation != IMPLEMENTATION[0]:
-        raise ProwlarrError(f"a {current.implementation} proxy is named {PROXY_NAME!r}")
+        raise ProxyNameTakenError(
+            f"a {current.implementation} proxy is named {PROXY_NAME!r}: rename it in Prowlarr"
+        )
     tags = [ensure_tags(client, [desired.tag])[desired.tag]]
     if current is None:
         empty = IndexerProxy(implementation=IMPLEMENTATION[0], config_contract=IMPLEMENTATION[1])
@@ -237,16 +243,28 @@ def reconcile(hook: Hook) -> Report:
         return report
     desired = DesiredProxy(host=data.url, timeout=options.timeout, tag=options.tag)
     if ledger.proxy_id is None or ledger.fingerprint != desired.fingerprint:
-        try:
-            ledger = apply(hook.client, desired, ledger)
-        except ProwlarrError as e:
-            report.wait(f"cannot set up the FlareSolverr proxy: {e}")
+        applied = _apply(hook, desired, ledger, report)
+        if applied is None:
             return report
-        ledger.save(hook.memory)
+        ledger = applied
     report.state = f"proxy {ledger.proxy_id}: {data.url}, tag {options.tag}"
     if not any(options.tag in tags for tags in hook.facts.indexer_tags.values()):
         report.summary = f"FlareSolverr unused: no declared indexer has tag {options.tag}"
     return report
+
+
+def _apply(hook: Hook, desired: DesiredProxy, ledger: Ledger, report: Report) -> Ledger | None:
+    """Apply a change and remember it; None (with the reason reported) when it failed."""
+    try:
+        applied = apply(hook.client, desired, ledger)
+    except ProxyNameTakenError as e:
+        report.block(f"flaresolverr: {e}")
+        return None
+    except ProwlarrError as e:
+        report.wait(f"cannot set up the FlareSolverr proxy: {e}")
+        return None
+    applied.save(hook.memory)
+    return applied
 
 
 def _forget(hook: Hook, ledger: Ledger, report: Report) -> None:

@@ -17,13 +17,15 @@ from flaresolverr import (
     DesiredProxy,
     FlareSolverrDataError,
     Ledger,
+    ProxyNameTakenError,
     load_options,
     provider_data,
 )
-from prowlarr import ProwlarrClient, ProwlarrError
+from prowlarr import ProwlarrClient
 from tests.unit.conftest import ACTIONS, CONFIG, META, service_environment
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.fake_proxies import StoredProxy
+from tests.unit.recorder import CallRecorder
 from tests.unit.test_charm import USER_KEY, write_config_xml
 from tests.unit.test_indexers import IndexersCharm, state
 from tests.unit.test_registration import deployment
@@ -192,7 +194,7 @@ def test_another_kind_of_proxy_under_the_charms_name_is_not_taken_over(
 ):
     fake.proxies.add("Http", name=PROXY_NAME, fields={"host": "squid"})
 
-    with pytest.raises(ProwlarrError, match="Http proxy is named"):
+    with pytest.raises(ProxyNameTakenError, match="Http proxy is named"):
         flaresolverr.apply(client, WANTED, Ledger())
 
     assert [p.implementation for p in fake.proxies.stored.values()] == ["Http"]
@@ -273,7 +275,7 @@ def related(config_dir: Path, relation: testing.Relation, **config: str | int) -
 
 
 def test_relating_flaresolverr_makes_one_proxy_then_a_steady_hook_writes_nothing(
-    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr, calls: CallRecorder
 ):
     theirs = running.proxies.add(name="my flaresolverr", fields={"host": "http://mine:8191"})
     before = running.proxies.stored[theirs]
@@ -293,9 +295,11 @@ def test_relating_flaresolverr_makes_one_proxy_then_a_steady_hook_writes_nothing
     assert json.loads(peers.local_app_data["flaresolverr"])["id"] == str(proxy.id)
 
     running.clear_requests()
+    calls.reset()
     again = ctx.run(ctx.on.update_status(), out)
 
     assert [(r.method, r.path) for r in running.requests] == [("GET", "/api/v1/applications")]
+    assert calls.calls["relation-write"] == 0
     assert again.unit_status == out.unit_status
 
 
@@ -355,6 +359,20 @@ def test_nothing_published_yet_waits(ctx: Ctx, config_dir: Path, running: FakePr
 
     assert out.unit_status == testing.WaitingStatus(
         "waiting for flaresolverr-k8s to publish FlareSolverr's URL"
+    )
+    assert proxy_writes(running) == []
+
+
+def test_a_proxy_of_another_kind_under_the_charms_name_blocks(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    running.proxies.add("Http", name=PROXY_NAME, fields={"host": "squid"})
+    relation = flaresolverr_relation()
+
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), related(config_dir, relation))
+
+    assert out.unit_status == testing.BlockedStatus(
+        "flaresolverr: a Http proxy is named 'FlareSolverr (Juju)': rename it in Prowlarr"
     )
     assert proxy_writes(running) == []
 
