@@ -483,11 +483,11 @@ class _Pass:
             record = None
         indexer = self.current.get(record.id) if record is not None else None
         if record is None or indexer is None:
-            self._create_or_adopt(name, entry, created=record is None or record.created)
+            self._create_or_adopt(name, entry)
         else:
             self._update(name, entry, record, indexer)
 
-    def _create_or_adopt(self, name: str, entry: IndexerEntry, *, created: bool) -> None:
+    def _create_or_adopt(self, name: str, entry: IndexerEntry) -> None:
         template = self.template(entry.definition)
         owned = self._owned()
         same = [
@@ -542,7 +542,7 @@ class _Pass:
             id=cast("int", made.id),
             definition=entry.definition,
             definition_name=made.definition_name or template.definition_name or "",
-            created=created,
+            created=True,
             fingerprint=entry.fingerprint(),
             secret=source,
             secret_hash=secret_hash(name, source, values) if values else "",
@@ -583,6 +583,7 @@ class _Pass:
             {**fields, **(self._secret_fields(indexer, values, name) if new_credentials else {})}
         ).model_copy(
             update={
+                "name": name,
                 "enable": entry.enable,
                 "priority": entry.priority,
                 "app_profile_id": profile_id,
@@ -590,7 +591,8 @@ class _Pass:
             }
         )
         drift = (
-            indexer.enable != entry.enable
+            indexer.name != name
+            or indexer.enable != entry.enable
             or indexer.priority != entry.priority
             or indexer.app_profile_id != profile_id
             or (entry.manages_tags and set(indexer.tags) != set(tag_ids))

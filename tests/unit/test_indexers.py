@@ -232,7 +232,7 @@ def test_a_declared_field_edited_in_the_ui_is_reverted_by_one_put(
     first = ctx.run(ctx.on.config_changed(), state(THREE))
     tl = running.store.by_name()["TorrentLeech"]
     geek = running.store.by_name()["NZBgeek"]
-    running.store.edit_indexer(tl.id, freeleech=False, priority=40)
+    running.store.edit_indexer(tl.id, freeleech=False, priority=40, name="TL")
     running.store.edit_indexer(geek.id, enable=False)
     running.clear_requests()
     tests_before = len(running.store.indexer_tests)
