@@ -21,6 +21,7 @@ import api_key
 import auth
 import backup
 import host_config
+import indexers
 import ingress
 import managers
 import probe
@@ -82,6 +83,9 @@ class ProwlarrCharm(ops.CharmBase):
             (self.on.restore_backup_action, self._on_prowlarr_action),
             (self.on.skip_pre_refresh_backup_action, self._on_skip_pre_refresh),
             (self.on.report_action, self._on_report),
+            (self.on.list_definitions_action, self._on_prowlarr_action),
+            (self.on.indexer_schema_action, self._on_prowlarr_action),
+            (self.on.test_indexers_action, self._on_prowlarr_action),
         ):
             framework.observe(action, handler)
         framework.observe(self.on.secret_changed, self._on_secret_changed)
@@ -152,6 +156,7 @@ class ProwlarrCharm(ops.CharmBase):
             schedule, backups = backup.wanted(config.backup_interval, config.backup_retention)
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
+            reports.append(indexers.reconcile(hook))
             refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
             reports.append(managers.reconcile(hook, self.media_indexer, refresh))
 
@@ -182,8 +187,9 @@ class ProwlarrCharm(ops.CharmBase):
     # ----------------------------------------------------------------- secrets
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
-        """The operator's UI credentials changed (media managers' keys: see api_key_changed)."""
-        if auth.is_login_secret(self.config, _changed_secret(event)):
+        """The UI login's or an indexer's secret changed (managers' keys: see api_key_changed)."""
+        secret = _changed_secret(event)
+        if auth.is_login_secret(self.config, secret) or indexers.uses_secret(self.config, secret):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
@@ -224,7 +230,7 @@ class ProwlarrCharm(ops.CharmBase):
                 self._reconcile()
 
     def _on_prowlarr_action(self, event: ops.ActionEvent) -> None:
-        """sync-indexers and the backup actions: registration.py and backup.py do the work."""
+        """sync-indexers, the backup and the indexer actions: their modules do the work."""
         action = _action_name(event)
         if not self._leader_only(event):
             return
@@ -234,6 +240,9 @@ class ProwlarrCharm(ops.CharmBase):
             with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
                 if action == "sync-indexers":
                     results = registration.sync_indexers(client)
+                elif action in indexers.ACTIONS:
+                    memory = Memory.of(self.model, PEER_RELATION)
+                    results = indexers.run_action(action, client, memory, event.params)
                 else:
                     results = backup.run(
                         action,
@@ -247,6 +256,8 @@ class ProwlarrCharm(ops.CharmBase):
                         reconcile=self._reconcile,
                     )
         except (probe.UnavailableError, backup.BackupError, registration.SyncError) as e:
+            event.fail(f"{prefix}{e}")
+        except indexers.IndexerActionError as e:
             event.fail(f"{prefix}{e}")
         except ProwlarrError as e:
             event.fail(f"{prefix}Prowlarr: {e}")

@@ -678,6 +678,14 @@ def reconcile(hook: Hook) -> Report:
     return report
 
 
+def uses_secret(options: Mapping[str, object], changed_secret: str) -> bool:
+    """Whether a secret-changed (of the secret with this unique ID) is about an indexer's."""
+    if not changed_secret:
+        return False
+    entries = parse_option(options.get(OPTION)).entries.values()
+    return any(e.secret and secret_unique_id(e.secret) == changed_secret for e in entries)
+
+
 # --------------------------------------------------------------------------- actions
 
 
@@ -772,3 +780,19 @@ def test_indexers(client: ProwlarrClient, memory: Memory, name: str = "") -> dic
         else:
             lines.append(f"{each}: ok")
     return {"tested": str(len(lines)), "failed": str(failed), "results": "\n".join(lines)}
+
+
+ACTIONS = ("list-definitions", "indexer-schema", "test-indexers")
+
+
+def run_action(
+    action: str, client: ProwlarrClient, memory: Memory, params: Mapping[str, object]
+) -> dict[str, str]:
+    """One of `ACTIONS` with its params; IndexerActionError or ProwlarrError on failure."""
+    if action == "list-definitions":
+        return list_definitions(client, str(params.get("filter") or ""))
+    if action == "indexer-schema":
+        return indexer_schema(client, str(params.get("definition") or ""))
+    if action == "test-indexers":
+        return test_indexers(client, memory, str(params.get("name") or ""))
+    raise IndexerActionError(f"unknown action {action!r}")
