@@ -612,8 +612,9 @@ class _Pass:
             except ProwlarrError as e:
                 if isinstance(e, ProwlarrConnectionError):
                     raise
-                # Not applied: the next hook reads the secret and tries again.
-                self.records[name] = record.model_copy(update={**updated, "secret_hash": ""})
+                # Not applied: the next hook tries again (new credentials: reads the secret).
+                if new_credentials:
+                    self.records[name] = record.model_copy(update={**updated, "secret_hash": ""})
                 what = "new credentials" if new_credentials else "update"
                 raise EntryError(
                     f"Prowlarr refused the {what}: {_message(e, secrets)}", waiting=True
