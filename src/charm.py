@@ -18,6 +18,7 @@ import auth
 import backup
 import flaresolverr
 import host_config
+import indexers
 import ingress
 import managers
 import probe
@@ -80,6 +81,9 @@ class ProwlarrCharm(ops.CharmBase):
             (self.on.restore_backup_action, self._on_prowlarr_action),
             (self.on.skip_pre_refresh_backup_action, self._on_skip_pre_refresh),
             (self.on.report_action, self._on_report),
+            (self.on.list_definitions_action, self._on_prowlarr_action),
+            (self.on.indexer_schema_action, self._on_prowlarr_action),
+            (self.on.test_indexers_action, self._on_prowlarr_action),
         ):
             framework.observe(action, handler)
         framework.observe(self.on.secret_changed, self._on_secret_changed)
@@ -150,6 +154,7 @@ class ProwlarrCharm(ops.CharmBase):
             schedule, backups = backup.wanted(config.backup_interval, config.backup_retention)
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
+            reports.append(indexers.reconcile(hook))  # first: it fills hook.facts.indexer_tags
             reports.append(managers.reconcile(hook, self.media_indexer, event))
             reports.append(flaresolverr.reconcile(hook))
 
@@ -180,8 +185,9 @@ class ProwlarrCharm(ops.CharmBase):
     # ----------------------------------------------------------------- secrets
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
-        """The operator's UI credentials changed (media managers' keys: see api_key_changed)."""
-        if auth.is_login_secret(self.config, _changed_secret(event)):
+        """The UI login's or an indexer's secret changed (managers' keys: see api_key_changed)."""
+        secret = _changed_secret(event)
+        if auth.is_login_secret(self.config, secret) or indexers.uses_secret(self.config, secret):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
@@ -222,7 +228,7 @@ class ProwlarrCharm(ops.CharmBase):
                 self._reconcile()
 
     def _on_prowlarr_action(self, event: ops.ActionEvent) -> None:
-        """sync-indexers and the backup actions: registration.py and backup.py do the work."""
+        """sync-indexers, the backup and the indexer actions: their modules do the work."""
         action = _action_name(event)
         if not self._leader_only(event):
             return
@@ -232,6 +238,9 @@ class ProwlarrCharm(ops.CharmBase):
             with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
                 if action == "sync-indexers":
                     results = registration.sync_indexers(client)
+                elif action in indexers.ACTIONS:
+                    memory = Memory.of(self.model, PEER_RELATION)
+                    results = indexers.run_action(action, client, memory, event.params)
                 else:
                     results = backup.run(
                         action,
@@ -245,6 +254,8 @@ class ProwlarrCharm(ops.CharmBase):
                         reconcile=self._reconcile,
                     )
         except (probe.UnavailableError, backup.BackupError, registration.SyncError) as e:
+            event.fail(f"{prefix}{e}")
+        except indexers.IndexerActionError as e:
             event.fail(f"{prefix}{e}")
         except ProwlarrError as e:
             event.fail(f"{prefix}Prowlarr: {e}")

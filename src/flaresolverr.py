@@ -250,6 +250,7 @@ def reconcile(hook: Hook) -> Report:
     report.state = f"proxy {ledger.proxy_id}: {data.url}, tag {options.tag}"
     if not any(options.tag in tags for tags in hook.facts.indexer_tags.values()):
         report.summary = f"FlareSolverr unused: no declared indexer has tag {options.tag}"
+        report.state += f" (unused: no declared indexer has tag {options.tag})"
     return report
 
 

@@ -494,11 +494,11 @@ class _Pass:
             record = None
         indexer = self.current.get(record.id) if record is not None else None
         if record is None or indexer is None:
-            self._create_or_adopt(name, entry, created=record is None or record.created)
+            self._create_or_adopt(name, entry)
         else:
             self._update(name, entry, record, indexer)
 
-    def _create_or_adopt(self, name: str, entry: IndexerEntry, *, created: bool) -> None:
+    def _create_or_adopt(self, name: str, entry: IndexerEntry) -> None:
         template = self.template(entry.definition)
         owned = self._owned()
         same = [
@@ -553,7 +553,7 @@ class _Pass:
             id=cast("int", made.id),
             definition=entry.definition,
             definition_name=made.definition_name or template.definition_name or "",
-            created=created,
+            created=True,
             fingerprint=entry.fingerprint(),
             secret=source,
             secret_hash=secret_hash(name, source, values) if values else "",
@@ -594,6 +594,7 @@ class _Pass:
             {**fields, **(self._secret_fields(indexer, values, name) if new_credentials else {})}
         ).model_copy(
             update={
+                "name": name,
                 "enable": entry.enable,
                 "priority": entry.priority,
                 "app_profile_id": profile_id,
@@ -601,7 +602,8 @@ class _Pass:
             }
         )
         drift = (
-            indexer.enable != entry.enable
+            indexer.name != name
+            or indexer.enable != entry.enable
             or indexer.priority != entry.priority
             or indexer.app_profile_id != profile_id
             or (entry.manages_tags and set(indexer.tags) != set(tag_ids))
@@ -621,8 +623,9 @@ class _Pass:
             except ProwlarrError as e:
                 if isinstance(e, ProwlarrConnectionError):
                     raise
-                # Not applied: the next hook reads the secret and tries again.
-                self.records[name] = record.model_copy(update={**updated, "secret_hash": ""})
+                # Not applied: the next hook tries again (new credentials: reads the secret).
+                if new_credentials:
+                    self.records[name] = record.model_copy(update={**updated, "secret_hash": ""})
                 what = "new credentials" if new_credentials else "update"
                 raise EntryError(
                     f"Prowlarr refused the {what}: {_message(e, secrets)}", waiting=True
@@ -685,6 +688,14 @@ def reconcile(hook: Hook) -> Report:
         if n
     )
     return report
+
+
+def uses_secret(options: Mapping[str, object], changed_secret: str) -> bool:
+    """Whether a secret-changed (of the secret with this unique ID) is about an indexer's."""
+    if not changed_secret:
+        return False
+    entries = parse_option(options.get(OPTION)).entries.values()
+    return any(e.secret and secret_unique_id(e.secret) == changed_secret for e in entries)
 
 
 # --------------------------------------------------------------------------- actions
@@ -781,3 +792,19 @@ def test_indexers(client: ProwlarrClient, memory: Memory, name: str = "") -> dic
         else:
             lines.append(f"{each}: ok")
     return {"tested": str(len(lines)), "failed": str(failed), "results": "\n".join(lines)}
+
+
+ACTIONS = ("list-definitions", "indexer-schema", "test-indexers")
+
+
+def run_action(
+    action: str, client: ProwlarrClient, memory: Memory, params: Mapping[str, object]
+) -> dict[str, str]:
+    """One of `ACTIONS` with its params; IndexerActionError or ProwlarrError on failure."""
+    if action == "list-definitions":
+        return list_definitions(client, str(params.get("filter") or ""))
+    if action == "indexer-schema":
+        return indexer_schema(client, str(params.get("definition") or ""))
+    if action == "test-indexers":
+        return test_indexers(client, memory, str(params.get("name") or ""))
+    raise IndexerActionError(f"unknown action {action!r}")

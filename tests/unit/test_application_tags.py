@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from ops import testing
 
 from application_tags import ApplicationTagsError, load, unknown, unmatched
@@ -312,3 +313,23 @@ def test_a_name_no_related_manager_has_blocks_naming_it(
         "invalid application-tags: 'sonar' is not a related media manager"
     )
     assert labels(running, "radarr") == ["hd"], "the known names are applied"
+
+
+def test_a_4k_radarr_gets_only_the_uhd_indexers_and_the_other_gets_all(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    declared = {
+        "UHD-Tracker": {"definition": "1337x", "tags": ["uhd"]},
+        "public": {"definition": "1337x"},
+    }
+    state = with_option(deployment(config_dir, RADARR, RADARR_4K), "{radarr-4k: [uhd]}")
+    state = dataclasses.replace(
+        state, config={**state.config, "indexers": yaml.safe_dump(declared)}
+    )
+
+    out = ctx.run(ctx.on.relation_changed(RADARR.relation, remote_unit=0), state)
+
+    ids = {app.name: app.id for app in running.applications.values()}
+    assert running.synced_indexers(ids["radarr-4k"]) == ["UHD-Tracker"]
+    assert running.synced_indexers(ids["radarr"]) == ["UHD-Tracker", "public"]
+    assert out.unit_status == testing.ActiveStatus("2 applications synced · 2 indexers")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from ops import testing
 
 import flaresolverr
@@ -386,3 +387,18 @@ def test_an_invalid_option_blocks_naming_it(ctx: Ctx, config_dir: Path, running:
     assert isinstance(out.unit_status, testing.BlockedStatus)
     assert out.unit_status.message.startswith("invalid flaresolverr-tag 'Cloud Flare'")
     assert proxy_writes(running) == []
+
+
+def test_an_indexer_with_flaresolverr_true_shares_the_proxys_tag_and_the_hint_goes(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    relation = flaresolverr_relation()
+    declared = yaml.safe_dump({"1337x": {"definition": "1337x", "flaresolverr": True}})
+    state = related(config_dir, relation, indexers=declared)
+
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
+
+    indexer = running.store.by_name()["1337x"]
+    assert indexer.tags == ours(running).tags, "Prowlarr sends it through the proxy"
+    assert labels(running, ours(running)) == ["flaresolverr"]
+    assert out.unit_status == testing.ActiveStatus("0 applications synced · 1 indexer")

@@ -232,7 +232,7 @@ def test_a_declared_field_edited_in_the_ui_is_reverted_by_one_put(
     first = ctx.run(ctx.on.config_changed(), state(THREE))
     tl = running.store.by_name()["TorrentLeech"]
     geek = running.store.by_name()["NZBgeek"]
-    running.store.edit_indexer(tl.id, freeleech=False, priority=40)
+    running.store.edit_indexer(tl.id, freeleech=False, priority=40, name="TL")
     running.store.edit_indexer(geek.id, enable=False)
     running.clear_requests()
     tests_before = len(running.store.indexer_tests)
@@ -594,3 +594,63 @@ def test_the_fake_stores_a_mask_sent_for_a_cardigann_password(
 
     assert stored(running, "TorrentLeech")["password"] == MASK
     assert stored(running, "NZBgeek")["apiKey"] == GEEK_KEY
+
+
+# ------------------------------------------------------------------ more ownership and drift
+
+
+def test_an_adopted_tracker_gets_the_secrets_credentials_tested(
+    ctx: Ctx, running: FakeProwlarr, caplog: pytest.LogCaptureFixture
+):
+    old = running.store.add_indexer(
+        "TorrentLeech", name="TorrentLeech", fields={"username": TL_USER, "password": "old"}
+    )
+
+    out = ctx.run(ctx.on.config_changed(), state({"TorrentLeech": THREE["TorrentLeech"]}))
+
+    assert list(running.store.indexers) == [old], "adopted, not duplicated"
+    assert writes(running) == [("PUT", f"/api/v1/indexer/{old}")]
+    assert running.store.indexer_tests == ["TorrentLeech"]
+    assert stored(running, "TorrentLeech")["password"] == TL_PASSWORD
+    assert out.unit_status == testing.ActiveStatus("1 indexer")
+    assert_no_credential_leaks(ctx, out, running, caplog)
+
+
+def test_a_drift_prowlarr_refuses_is_retried_without_reapplying_credentials(
+    ctx: Ctx, running: FakeProwlarr
+):
+    first = ctx.run(ctx.on.config_changed(), state(THREE))
+    geek = running.store.by_name()["NZBgeek"]
+    running.store.edit_indexer(geek.id, enable=False)
+    running.store.down.add("api.nzbgeek.info")  # an enabled Newznab fetches its capabilities
+
+    out = ctx.run(ctx.on.update_status(), first)
+
+    assert out.unit_status.name == "waiting"
+    assert "NZBgeek" in out.unit_status.message
+    assert running.store.by_name()["NZBgeek"].enable is False
+
+    running.store.down.clear()
+    running.clear_requests()
+    later = ctx.run(ctx.on.update_status(), out)
+    puts = [r for r in running.requests if r.method == "PUT"]
+    assert [(r.path, r.query.get("forceSave")) for r in puts] == [
+        (f"/api/v1/indexer/{geek.id}", "true")
+    ]
+    assert running.store.by_name()["NZBgeek"].enable is True
+    assert stored(running, "NZBgeek")["apiKey"] == GEEK_KEY
+    assert later.unit_status == testing.ActiveStatus("3 indexers")
+
+
+def test_an_entry_given_another_definition_replaces_the_indexer_the_charm_created(
+    ctx: Ctx, running: FakeProwlarr
+):
+    first = ctx.run(ctx.on.config_changed(), state({"Usenet": THREE["NZBgeek"]}))
+    before = running.store.by_name()["Usenet"].id
+    declared = {"Usenet": {"definition": "abNZB", "secret": GEEK_SECRET_ID}}
+
+    out = ctx.run(ctx.on.config_changed(), state(declared, base=first))
+
+    after = running.store.by_name()["Usenet"]
+    assert after.id != before and after.definition.name == "abNZB"
+    assert out.unit_status == testing.ActiveStatus("1 indexer")
