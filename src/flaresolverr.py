@@ -167,6 +167,13 @@ class Ledger:
         memory.put_mapping(FLARESOLVERR, value if self.proxy_id is not None else {})
 
 
+def forget_applied(memory: Memory) -> None:
+    """After a backup restore: keep the proxy's id, apply it again at the next hook."""
+    ledger = Ledger.load(memory)
+    if ledger.proxy_id is not None:
+        Ledger(ledger.proxy_id).save(memory)
+
+
 def _ours(proxies: list[IndexerProxy], ledger: Ledger) -> IndexerProxy | None:
     """The charm's proxy: the remembered id under the charm's name, else that name."""
     named = [p for p in proxies if (p.name or "").casefold() == PROXY_NAME.casefold()]

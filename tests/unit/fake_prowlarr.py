@@ -1379,6 +1379,7 @@ class FakeProwlarr:
                 if user is None
                 else {"username": user.username, "passwordHash": user.password_hash},
                 "settings": dict(self._db_settings),
+                "indexerProxies": self.proxies.dump(),
             }
 
     def _save_database(self) -> None:
@@ -1400,6 +1401,7 @@ class FakeProwlarr:
         user = data["user"]
         self.user = None if user is None else FakeUser(user["username"], user["passwordHash"])
         self._db_settings = dict(data["settings"])
+        self.proxies.load(data.get("indexerProxies", []))
 
     @property
     def backup_root(self) -> Path:

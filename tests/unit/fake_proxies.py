@@ -15,10 +15,11 @@ used (a DELETE of the tag is a 409).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from tests.unit.fake_indexers import Handler, JsonDict, as_object, error, failure, refuse
 
@@ -179,6 +180,18 @@ class ProxyStore:
             if tags is not None:
                 proxy.tags = list(tags)
             proxy.fields.update(fields)
+
+    def dump(self) -> list[JsonDict]:
+        """The proxies as the database holds them (for backups)."""
+        with self.lock:
+            return [dataclasses.asdict(proxy) for proxy in self.proxies.values()]
+
+    def load(self, rows: list[JsonDict]) -> None:
+        """Replace the proxies with a restored database's."""
+        with self.lock:
+            restored = [StoredProxy(**cast("dict[str, Any]", row)) for row in rows]
+            self.proxies = {proxy.id: proxy for proxy in restored}
+            self._next_id = max([self._next_id, *(p.id + 1 for p in restored)])
 
     def tag_in_use(self, tag_id: int) -> bool:
         """Whether a proxy carries the tag."""

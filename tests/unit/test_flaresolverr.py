@@ -402,3 +402,21 @@ def test_an_indexer_with_flaresolverr_true_shares_the_proxys_tag_and_the_hint_go
     assert indexer.tags == ours(running).tags, "Prowlarr sends it through the proxy"
     assert labels(running, ours(running)) == ["flaresolverr"]
     assert out.unit_status == testing.ActiveStatus("0 applications synced · 1 indexer")
+
+
+def test_a_restored_database_without_the_proxy_gets_it_again(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    relation = flaresolverr_relation()
+    out = ctx.run(ctx.on.update_status(), deployment(config_dir))
+    out = ctx.run(ctx.on.action("create-backup"), out)
+    backup_id = (ctx.action_results or {})["id"]
+    out = dataclasses.replace(out, relations={*out.relations, relation})
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), out)
+    made = ours(running).id
+
+    ctx.run(ctx.on.action("restore-backup", params={"id": backup_id}), out)
+
+    proxy = ours(running)
+    assert proxy.id != made, "the backup had no proxy: it is made again"
+    assert (proxy.fields["host"], labels(running, proxy)) == (URL, ["flaresolverr"])
