@@ -464,6 +464,7 @@ def test_a_disabled_entry_is_created_without_the_test(ctx: Ctx, running: FakePro
         ({"definition": "1337x", "secret-fields": {"apiKey": "apiKey"}}, "secret"),
         ({"priority": 3}, "definition"),
         ({"definition": "1337x", "fields": {"nosuchfield": 1}}, "no field 'nosuchfield'"),
+        ({"definition": "1337x", "fields": {"info_flaresolverr": "x"}}, "no field"),
         ({"definition": "1337x", "fields": {"sort": "newest"}}, "takes one of"),
         ({"definition": "nosuchtracker"}, "list-definitions"),
         ({"definition": "1337x", "app-profile": "Nope"}, "sync profile"),
@@ -526,6 +527,13 @@ def test_indexer_schema_lists_fields_and_flags_credentials(client: ProwlarrClien
         "username": "username",
         "password": "password",
     }
+
+
+def test_indexer_schema_leaves_out_help_text_fields(client: ProwlarrClient):
+    fields = indexers.indexer_schema(client, "1337x")["fields"]
+
+    assert "info_flaresolverr" not in fields
+    assert "sort (select)" in fields
 
 
 def test_indexer_schema_of_a_newznab_preset_maps_the_api_key(client: ProwlarrClient):
