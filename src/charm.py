@@ -12,7 +12,6 @@ import logging
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
-    ApiKeyChangedEvent,
     MediaIndexerProvider,
     secret_unique_id,
 )
@@ -157,8 +156,7 @@ class ProwlarrCharm(ops.CharmBase):
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
             reports.append(indexers.reconcile(hook))
-            refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
-            reports.append(managers.reconcile(hook, self.media_indexer, refresh))
+            reports.append(managers.reconcile(hook, self.media_indexer))
 
     def _observe(self, exporter: ExporterInput | None) -> Report:
         """COS metrics, logs, dashboard and alert rules (observability.py)."""
@@ -188,8 +186,9 @@ class ProwlarrCharm(ops.CharmBase):
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
         """The UI login's or an indexer's secret changed (managers' keys: see api_key_changed)."""
-        secret = _changed_secret(event)
-        if auth.is_login_secret(self.config, secret) or indexers.uses_secret(self.config, secret):
+        memory = Memory.of(self.model, PEER_RELATION) if self.unit.is_leader() else Memory(None)
+        login = auth.login_secret_changed(event.secret, self.config, memory)
+        if login or indexers.uses_secret(self.config, _changed_secret(event)):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
