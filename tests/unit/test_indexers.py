@@ -461,7 +461,19 @@ def test_a_disabled_entry_is_created_without_the_test(ctx: Ctx, running: FakePro
         ({"definition": "1337x", "flaresolver": True}, "unknown key 'flaresolver'"),
         ({"definition": "1337x", "priority": 51}, "priority must be 1-50"),
         ({"definition": "1337x", "tags": ["UHD"]}, "lower case"),
-        ({"definition": "1337x", "secret-fields": {"apiKey": "apiKey"}}, "secret"),
+        (
+            {
+                "definition": "NZBgeek",
+                "secret": GEEK_SECRET_ID,
+                "secret-fields": {"apiKey": "apiKey"},
+            },
+            "secret keys must be lower case, 3+ characters",
+        ),
+        ({"definition": "1337x", "secret-fields": {"api-key": "apiKey"}}, "needs a secret"),
+        (
+            {"definition": "TorrentLeech", "fields": {"password": "p"}, "secret": TL_SECRET_ID},
+            "is a credential: put it in the secret",
+        ),
         ({"priority": 3}, "definition"),
         ({"definition": "1337x", "fields": {"nosuchfield": 1}}, "no field 'nosuchfield'"),
         ({"definition": "1337x", "fields": {"info_flaresolverr": "x"}}, "no field"),
@@ -662,3 +674,30 @@ def test_an_entry_given_another_definition_replaces_the_indexer_the_charm_create
     after = running.store.by_name()["Usenet"]
     assert after.id != before and after.definition.name == "abNZB"
     assert out.unit_status == testing.ActiveStatus("1 indexer")
+
+
+def test_two_entries_whose_names_differ_only_by_case_block_the_second(
+    ctx: Ctx, running: FakeProwlarr
+):
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state("NZBgeek: {definition: 1337x}\nnzbgeek: {definition: 1337x}\n"),
+    )
+
+    assert set(running.store.by_name()) == {"NZBgeek"}
+    assert out.unit_status.name == "blocked"
+    assert "nzbgeek: same name as NZBgeek" in out.unit_status.message
+
+
+def test_an_unreadable_ledger_counts_as_none_and_adopts_again(ctx: Ctx, running: FakeProwlarr):
+    first = ctx.run(ctx.on.config_changed(), state(THREE))
+    peers = first.get_relations("prowlarr-peers")[0]
+    broken = dataclasses.replace(peers, local_app_data={INDEXERS: "not json"})
+    base = dataclasses.replace(first, relations={broken})
+    running.clear_requests()
+
+    out = ctx.run(ctx.on.update_status(), base)
+
+    assert len(running.store.indexers) == 3, "no duplicate: the same names are adopted"
+    assert set(ledger(out)) == set(THREE)
+    assert out.unit_status == testing.ActiveStatus("3 indexers")
