@@ -24,7 +24,7 @@ from ops import testing
 import indexers
 import prowlarr as prowlarr_api
 import status
-from capability import Hook, Report
+from capability import Facts, Hook, Report
 from charm_config import load_config
 from memory import INDEXERS, Memory
 from prowlarr import ProwlarrClient
@@ -47,6 +47,7 @@ class IndexersCharm(ops.CharmBase):
     """The indexers capability alone, wired as charm.py wires every capability."""
 
     reports: ClassVar[list[Report]] = []
+    facts: ClassVar[list[Facts]] = []  # what later capabilities (issue 20) read
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
@@ -74,6 +75,7 @@ class IndexersCharm(ops.CharmBase):
             )
             report = indexers.reconcile(hook)
         IndexersCharm.reports.append(report)
+        IndexersCharm.facts.append(hook.facts)
         self.unit.status = status.unit_status([report], self.app.name)
 
 
@@ -83,6 +85,7 @@ Ctx = testing.Context[IndexersCharm]
 @pytest.fixture
 def ctx() -> Ctx:
     IndexersCharm.reports.clear()
+    IndexersCharm.facts.clear()
     return testing.Context(IndexersCharm, meta=META, config=CONFIG, actions=ACTIONS)
 
 
@@ -205,6 +208,11 @@ def test_three_declared_indexers_are_created_once_then_nothing_is_written(
     assert {i.app_profile_id for i in found.values()} == {1}
     assert first.unit_status == testing.ActiveStatus("3 indexers")
     assert [m for m, _ in writes(running)] == ["POST", "POST", "POST"]
+    assert IndexersCharm.facts[-1].indexer_tags == {
+        "1337x": frozenset(),
+        "TorrentLeech": frozenset({"uhd"}),
+        "NZBgeek": frozenset(),
+    }
     assert_no_credential_leaks(ctx, first, running, caplog)
 
     running.clear_requests()
