@@ -155,7 +155,7 @@ class ProwlarrCharm(ops.CharmBase):
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
             reports.append(indexers.reconcile(hook))  # first: it fills hook.facts.indexer_tags
-            reports.append(managers.reconcile(hook, self.media_indexer, event))
+            reports.append(managers.reconcile(hook, self.media_indexer))
             reports.append(flaresolverr.reconcile(hook))
 
     def _observe(self, exporter: ExporterInput | None) -> Report:
@@ -186,8 +186,9 @@ class ProwlarrCharm(ops.CharmBase):
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
         """The UI login's or an indexer's secret changed (managers' keys: see api_key_changed)."""
-        secret = _changed_secret(event)
-        if auth.is_login_secret(self.config, secret) or indexers.uses_secret(self.config, secret):
+        memory = Memory.of(self.model, PEER_RELATION) if self.unit.is_leader() else Memory(None)
+        login = auth.login_secret_changed(event.secret, self.config, memory)
+        if login or indexers.uses_secret(self.config, _changed_secret(event)):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:

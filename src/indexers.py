@@ -352,7 +352,7 @@ def declared_fields(base: Indexer, entry: IndexerEntry) -> dict[str, object]:
     out: dict[str, object] = {}
     for name, value in entry.fields.items():
         spec = base.get_field(name)
-        if spec is None or spec.hidden == "hidden":
+        if spec is None or spec.hidden == "hidden" or spec.type == "info":
             raise EntryError(
                 f"{entry.definition} has no field {name!r} (see the indexer-schema action)"
             )
@@ -734,7 +734,7 @@ def indexer_schema(client: ProwlarrClient, definition: str) -> dict[str, str]:
     lines: list[str] = []
     secret_keys: dict[str, str] = {}
     for spec in template.fields:
-        if spec.hidden == "hidden":
+        if spec.hidden == "hidden" or spec.type == "info":  # the charm's, or help text
             continue
         parts = [f"{spec.name} ({spec.type or 'textbox'})", spec.label or ""]
         if is_credential(spec):

@@ -147,6 +147,12 @@ DEFINITIONS: tuple[Definition, ...] = (
             FieldSpec("downloadlink", "Download link", "select", 0, options=("magnet", "torrent")),
             FieldSpec("sort", "Sort requested from site", "select", 0, options=_SORT),
             FieldSpec("disablesort", "Disable sort", "checkbox", False),
+            FieldSpec(
+                "info_flaresolverr",
+                "FlareSolverr Info",
+                "info",
+                "This site may use Cloudflare DDoS Protection",
+            ),
         ),
     ),
     Definition(
@@ -443,7 +449,12 @@ class IndexerStore:
             "sortName": indexer.name.lower(),
             "name": indexer.name,
             "fields": [
-                spec.json(order, indexer.settings.get(spec.name), native=native)
+                # An info field shows the definition's text, never what was stored.
+                spec.json(
+                    order,
+                    spec.default if spec.type == "info" else indexer.settings.get(spec.name),
+                    native=native,
+                )
                 for order, spec in enumerate(definition.fields)
             ],
             "implementationName": definition.implementation,

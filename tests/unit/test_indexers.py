@@ -24,7 +24,7 @@ from ops import testing
 import indexers
 import prowlarr as prowlarr_api
 import status
-from capability import Hook, Report
+from capability import Facts, Hook, Report
 from charm_config import load_config
 from memory import INDEXERS, Memory
 from prowlarr import ProwlarrClient
@@ -47,6 +47,7 @@ class IndexersCharm(ops.CharmBase):
     """The indexers capability alone, wired as charm.py wires every capability."""
 
     reports: ClassVar[list[Report]] = []
+    facts: ClassVar[list[Facts]] = []  # what later capabilities (issue 20) read
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
@@ -74,6 +75,7 @@ class IndexersCharm(ops.CharmBase):
             )
             report = indexers.reconcile(hook)
         IndexersCharm.reports.append(report)
+        IndexersCharm.facts.append(hook.facts)
         self.unit.status = status.unit_status([report], self.app.name)
 
 
@@ -83,6 +85,7 @@ Ctx = testing.Context[IndexersCharm]
 @pytest.fixture
 def ctx() -> Ctx:
     IndexersCharm.reports.clear()
+    IndexersCharm.facts.clear()
     return testing.Context(IndexersCharm, meta=META, config=CONFIG, actions=ACTIONS)
 
 
@@ -205,6 +208,11 @@ def test_three_declared_indexers_are_created_once_then_nothing_is_written(
     assert {i.app_profile_id for i in found.values()} == {1}
     assert first.unit_status == testing.ActiveStatus("3 indexers")
     assert [m for m, _ in writes(running)] == ["POST", "POST", "POST"]
+    assert IndexersCharm.facts[-1].indexer_tags == {
+        "1337x": frozenset(),
+        "TorrentLeech": frozenset({"uhd"}),
+        "NZBgeek": frozenset(),
+    }
     assert_no_credential_leaks(ctx, first, running, caplog)
 
     running.clear_requests()
@@ -461,9 +469,22 @@ def test_a_disabled_entry_is_created_without_the_test(ctx: Ctx, running: FakePro
         ({"definition": "1337x", "flaresolver": True}, "unknown key 'flaresolver'"),
         ({"definition": "1337x", "priority": 51}, "priority must be 1-50"),
         ({"definition": "1337x", "tags": ["UHD"]}, "lower case"),
-        ({"definition": "1337x", "secret-fields": {"apiKey": "apiKey"}}, "secret"),
+        (
+            {
+                "definition": "NZBgeek",
+                "secret": GEEK_SECRET_ID,
+                "secret-fields": {"apiKey": "apiKey"},
+            },
+            "secret keys must be lower case, 3+ characters",
+        ),
+        ({"definition": "1337x", "secret-fields": {"api-key": "apiKey"}}, "needs a secret"),
+        (
+            {"definition": "TorrentLeech", "fields": {"password": "p"}, "secret": TL_SECRET_ID},
+            "is a credential: put it in the secret",
+        ),
         ({"priority": 3}, "definition"),
         ({"definition": "1337x", "fields": {"nosuchfield": 1}}, "no field 'nosuchfield'"),
+        ({"definition": "1337x", "fields": {"info_flaresolverr": "x"}}, "no field"),
         ({"definition": "1337x", "fields": {"sort": "newest"}}, "takes one of"),
         ({"definition": "nosuchtracker"}, "list-definitions"),
         ({"definition": "1337x", "app-profile": "Nope"}, "sync profile"),
@@ -526,6 +547,13 @@ def test_indexer_schema_lists_fields_and_flags_credentials(client: ProwlarrClien
         "username": "username",
         "password": "password",
     }
+
+
+def test_indexer_schema_leaves_out_help_text_fields(client: ProwlarrClient):
+    fields = indexers.indexer_schema(client, "1337x")["fields"]
+
+    assert "info_flaresolverr" not in fields
+    assert "sort (select)" in fields
 
 
 def test_indexer_schema_of_a_newznab_preset_maps_the_api_key(client: ProwlarrClient):
@@ -654,3 +682,30 @@ def test_an_entry_given_another_definition_replaces_the_indexer_the_charm_create
     after = running.store.by_name()["Usenet"]
     assert after.id != before and after.definition.name == "abNZB"
     assert out.unit_status == testing.ActiveStatus("1 indexer")
+
+
+def test_two_entries_whose_names_differ_only_by_case_block_the_second(
+    ctx: Ctx, running: FakeProwlarr
+):
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state("NZBgeek: {definition: 1337x}\nnzbgeek: {definition: 1337x}\n"),
+    )
+
+    assert set(running.store.by_name()) == {"NZBgeek"}
+    assert out.unit_status.name == "blocked"
+    assert "nzbgeek: same name as NZBgeek" in out.unit_status.message
+
+
+def test_an_unreadable_ledger_counts_as_none_and_adopts_again(ctx: Ctx, running: FakeProwlarr):
+    first = ctx.run(ctx.on.config_changed(), state(THREE))
+    peers = first.get_relations("prowlarr-peers")[0]
+    broken = dataclasses.replace(peers, local_app_data={INDEXERS: "not json"})
+    base = dataclasses.replace(first, relations={broken})
+    running.clear_requests()
+
+    out = ctx.run(ctx.on.update_status(), base)
+
+    assert len(running.store.indexers) == 3, "no duplicate: the same names are adopted"
+    assert set(ledger(out)) == set(THREE)
+    assert out.unit_status == testing.ActiveStatus("3 indexers")

@@ -12,6 +12,7 @@ import yaml
 from ops import testing
 
 from charm import ProwlarrCharm
+from tests.unit.conftest import MODEL_UUID
 from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.test_charm import USER_KEY, write_config_xml
 from tests.unit.test_indexers import (
@@ -23,7 +24,7 @@ from tests.unit.test_indexers import (
     tl_secret,
 )
 from tests.unit.test_registration import deployment
-from workload import WorkloadSpec, pebble_layer
+from workload import CONTAINER_NAME
 
 Ctx = testing.Context[ProwlarrCharm]
 
@@ -45,7 +46,7 @@ def declared(config_dir: Path, **kwargs: object) -> testing.State:
 
 
 def no_credentials(ctx: Ctx, out: testing.State, caplog: pytest.LogCaptureFixture) -> None:
-    plan = json.dumps(pebble_layer(WorkloadSpec()).to_dict())
+    plan = json.dumps(out.get_container(CONTAINER_NAME).plan.to_dict())
     texts = [
         caplog.text,
         " ".join(log.message for log in ctx.juju_log),
@@ -151,3 +152,19 @@ def test_report_has_an_indexers_line_and_names_each_problem(
     assert results["indexers"].startswith("3 declared, 2 applied")
     assert "TorrentLeech" in results["problems"] and "juju grant-secret" in results["problems"]
     assert out.unit_status.name == "blocked"
+
+
+def test_a_secret_changed_of_another_secret_reconciles_nothing(
+    ctx: Ctx, config_dir: Path, running: FakeProwlarr
+):
+    first = ctx.run(ctx.on.config_changed(), declared(config_dir))
+    other = testing.Secret(
+        {"token": "x" * 8}, id="secret://" + MODEL_UUID + "/d4other0000000000001"
+    )
+    running.clear_requests()
+
+    ctx.run(
+        ctx.on.secret_changed(other), dataclasses.replace(first, secrets={*first.secrets, other})
+    )
+
+    assert running.requests == []
