@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import flaresolverr
 from api_key import SECRET_LABEL
 from capability import Report
 from host_config import HostSettings, Want
@@ -280,13 +281,15 @@ def forget_after_restore(memory: Memory) -> int:
     backup's time: each charm-owned application keeps its identity (relation, id, kind, URL)
     but loses its fingerprint, so the next registration sends it one full PUT with the media
     manager's current key; the host-config memory goes, so the login and the backup schedule
-    are applied again. Prowlarr's own key needs nothing here: config.xml is the source of
-    truth, and the reconcile turns a restored key into a new secret revision.
+    are applied again, and so is the FlareSolverr proxy (its id kept, its fingerprint gone).
+    Prowlarr's own key needs nothing here: config.xml is the source of truth, and the reconcile
+    turns a restored key into a new secret revision.
     """
     records = load_records(memory.raw(APPLICATIONS))
     stale = {rid: record.model_copy(update={"fingerprint": ""}) for rid, record in records.items()}
     memory.put_raw(APPLICATIONS, dump_records(stale) if stale else "")
     memory.put_raw(HOST_CONFIG, "")
+    flaresolverr.forget_applied(memory)
     logger.info(
         "after the restore: %d charm-owned application(s) and the host settings are applied again",
         len(stale),

@@ -11,15 +11,14 @@ from __future__ import annotations
 import logging
 
 import ops
-from charms.prowlarr_k8s.v0.media_indexer import (
-    MediaIndexerProvider,
-    secret_unique_id,
-)
+from charms.prowlarr_k8s.v0.media_indexer import MediaIndexerProvider, secret_unique_id
 
 import api_key
 import auth
 import backup
+import flaresolverr
 import host_config
+import indexers
 import ingress
 import managers
 import probe
@@ -67,6 +66,7 @@ class ProwlarrCharm(ops.CharmBase):
             *probe.refresh_events(self.on),
             *managers.refresh_events(self.on, self.media_indexer),
             *ingress.refresh_events(self.on),
+            *flaresolverr.refresh_events(self.on),
             self.on[PEER_RELATION].relation_changed,
             *refresh_events(self.on),
         ):
@@ -81,6 +81,9 @@ class ProwlarrCharm(ops.CharmBase):
             (self.on.restore_backup_action, self._on_prowlarr_action),
             (self.on.skip_pre_refresh_backup_action, self._on_skip_pre_refresh),
             (self.on.report_action, self._on_report),
+            (self.on.list_definitions_action, self._on_prowlarr_action),
+            (self.on.indexer_schema_action, self._on_prowlarr_action),
+            (self.on.test_indexers_action, self._on_prowlarr_action),
         ):
             framework.observe(action, handler)
         framework.observe(self.on.secret_changed, self._on_secret_changed)
@@ -151,7 +154,9 @@ class ProwlarrCharm(ops.CharmBase):
             schedule, backups = backup.wanted(config.backup_interval, config.backup_retention)
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
+            reports.append(indexers.reconcile(hook))  # first: it fills hook.facts.indexer_tags
             reports.append(managers.reconcile(hook, self.media_indexer))
+            reports.append(flaresolverr.reconcile(hook))
 
     def _observe(self, exporter: ExporterInput | None) -> Report:
         """COS metrics, logs, dashboard and alert rules (observability.py)."""
@@ -180,9 +185,10 @@ class ProwlarrCharm(ops.CharmBase):
     # ----------------------------------------------------------------- secrets
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
-        """The operator's UI credentials changed (media managers' keys: see api_key_changed)."""
+        """The UI login's or an indexer's secret changed (managers' keys: see api_key_changed)."""
         memory = Memory.of(self.model, PEER_RELATION) if self.unit.is_leader() else Memory(None)
-        if auth.login_secret_changed(event.secret, self.config, memory):
+        login = auth.login_secret_changed(event.secret, self.config, memory)
+        if login or indexers.uses_secret(self.config, _changed_secret(event)):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
@@ -223,7 +229,7 @@ class ProwlarrCharm(ops.CharmBase):
                 self._reconcile()
 
     def _on_prowlarr_action(self, event: ops.ActionEvent) -> None:
-        """sync-indexers and the backup actions: registration.py and backup.py do the work."""
+        """sync-indexers, the backup and the indexer actions: their modules do the work."""
         action = _action_name(event)
         if not self._leader_only(event):
             return
@@ -233,6 +239,9 @@ class ProwlarrCharm(ops.CharmBase):
             with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
                 if action == "sync-indexers":
                     results = registration.sync_indexers(client)
+                elif action in indexers.ACTIONS:
+                    memory = Memory.of(self.model, PEER_RELATION)
+                    results = indexers.run_action(action, client, memory, event.params)
                 else:
                     results = backup.run(
                         action,
@@ -246,6 +255,8 @@ class ProwlarrCharm(ops.CharmBase):
                         reconcile=self._reconcile,
                     )
         except (probe.UnavailableError, backup.BackupError, registration.SyncError) as e:
+            event.fail(f"{prefix}{e}")
+        except indexers.IndexerActionError as e:
             event.fail(f"{prefix}{e}")
         except ProwlarrError as e:
             event.fail(f"{prefix}Prowlarr: {e}")

@@ -9,6 +9,7 @@ its own URL. The relation registered with a secret keeps it; between new ones, t
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import ops
@@ -20,6 +21,7 @@ from charms.prowlarr_k8s.v0.media_indexer import (
     secret_unique_id,
 )
 
+import application_tags
 from capability import Hook, Report
 from memory import APPLICATIONS, PUBLISHED, Memory
 from problem import Problem
@@ -47,6 +49,9 @@ class Context:
     prowlarr_url: str  # where managers call Prowlarr back (in-cluster URL + URL base)
     sync_level: str  # Prowlarr's syncLevel for every application
     model_uuid: str
+    application_tags: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict[str, tuple[str, ...]]
+    )  # tag labels by the manager's application name (application_tags.py)
 
 
 @dataclass
@@ -148,6 +153,7 @@ def _application(
         sync_level=context.sync_level,
         api_key=result.api_key,
         secret=secret_unique_id(data.api_key_secret_id),
+        tags=context.application_tags.get(remote.app_name or "", ()),
     )
 
 
@@ -178,18 +184,31 @@ def publish(
 
 
 def reconcile(hook: Hook, provider: MediaIndexerProvider) -> Report:
-    """Register each related media manager as a Prowlarr application (registration.py)."""
+    """Register each related media manager as a Prowlarr application (registration.py).
+
+    The `application-tags` option gives each application its tags; while it is invalid nothing
+    is registered or changed.
+    """
     report = Report("applications")
     if not hook.memory.available:
         report.wait("waiting for the peer relation")
         report.summary = "0 applications synced"
         return report
+    try:
+        tags = application_tags.load(hook.options)
+    except application_tags.ApplicationTagsError as e:
+        report.block(str(e))
+        return report
+    related = {relation.app.name for relation in provider.relations}
+    for name in application_tags.unknown(tags, related):
+        report.block(f"invalid {application_tags.OPTION}: {name!r} is not a related media manager")
     records = load_records(hook.memory.raw(APPLICATIONS))
     context = Context(
         own_secret_id=hook.own_secret_id,
         prowlarr_url=hook.prowlarr_url,
         sync_level=hook.config.sync_level.prowlarr,
         model_uuid=hook.model.uuid,
+        application_tags=tags,
     )
     found = wanted(provider, context, records)
     report.add(*found.problems)
@@ -208,6 +227,11 @@ def reconcile(hook: Hook, provider: MediaIndexerProvider) -> Report:
     report.add(*(Problem(str(p), waiting=p.waiting) for p in synced.problems))
     noun = "application" if synced.synced == 1 else "applications"
     report.summary = f"{synced.synced} {noun} synced"
+    for name in application_tags.unmatched(
+        {n: tags[n] for n in related & set(tags)}, hook.facts.indexer_tags
+    ):
+        labels = ", ".join(tags[name])
+        report.summary += f" · {name} gets no indexer: no declared indexer has tag {labels}"
     report.state = (
         f"{synced.synced} registered in Prowlarr for {len(live)} media-indexer relation(s)"
     )

@@ -127,6 +127,34 @@ class Application(_ApiModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class IndexerProxy(_ApiModel):
+    """A Prowlarr indexer proxy (FlareSolverr, HTTP, SOCKS); used by indexers sharing a tag."""
+
+    id: int | None = None
+    name: str | None = None
+    implementation: str
+    config_contract: str
+    fields: list[ApplicationField] = Field(default_factory=list[ApplicationField])
+    tags: list[int] = Field(default_factory=list[int])
+
+    def field_value(self, name: str) -> object:
+        """Return the value of settings field `name`, or None when there is no such field."""
+        return next((f.value for f in self.fields if f.name == name), None)
+
+    def with_field(self, name: str, value: object) -> IndexerProxy:
+        """Return a copy with settings field `name` set to `value` (appended when missing)."""
+        fields = [
+            f.model_copy(update={"value": value}) if f.name == name else f for f in self.fields
+        ]
+        if not any(f.name == name for f in self.fields):
+            fields.append(ApplicationField(name=name, value=value))
+        return self.model_copy(update={"fields": fields})
+
+    def to_api(self) -> dict[str, object]:
+        """Return the JSON body Prowlarr expects (camelCase, nulls left out, extras kept)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 class ValidationFailure(BaseModel):
     """One entry of a 400 answer; `attemptedValue` is dropped, as it may hold a key."""
 
@@ -189,15 +217,101 @@ class RestoreAnswer(_ApiModel):
     restart_required: bool = False
 
 
+class Tag(_ApiModel):
+    """A Prowlarr tag (GET/POST /api/v1/tag): labels are lower case, `^[a-z0-9-]+$`."""
+
+    id: int
+    label: str
+
+
+class SelectOption(_ApiModel):
+    """One option of a select field: Prowlarr stores its `value` (an index for Cardigann)."""
+
+    value: int
+    name: str = ""
+
+
+class IndexerField(_ApiModel):
+    """One field of an indexer; its value may be a tracker credential: never in a repr."""
+
+    name: str
+    value: object = Field(default=None, repr=False)
+    label: str | None = None
+    type: str | None = None
+    privacy: str | None = None
+    hidden: str | None = None
+    help_text: str | None = Field(default=None, repr=False)
+    select_options: list[SelectOption] | None = Field(default=None, repr=False)
+
+
+class Indexer(_ApiModel):
+    """An indexer resource (GET/POST/PUT /api/v1/indexer, or a schema template).
+
+    Every body is secret material: Cardigann credentials come back in clear. The repr shows
+    the id, the name and the definition only; unknown properties are kept for the PUT.
+    """
+
+    id: int | None = None
+    name: str | None = None
+    definition_name: str | None = None
+    implementation: str
+    config_contract: str
+    enable: bool = True
+    priority: int = 25
+    app_profile_id: int = 0
+    protocol: str | None = None
+    privacy: str | None = None
+    description: str | None = None
+    fields: list[IndexerField] = Field(default_factory=list[IndexerField])
+    tags: list[int] = Field(default_factory=list[int])
+
+    def __repr__(self) -> str:
+        return f"Indexer(id={self.id}, name={self.name!r}, definition={self.definition_name!r})"
+
+    __str__ = __repr__
+
+    def get_field(self, name: str) -> IndexerField | None:
+        """The field called `name`, or None."""
+        return next((f for f in self.fields if f.name == name), None)
+
+    def with_fields(self, values: Mapping[str, object]) -> Indexer:
+        """A copy with these field values set (appended when missing), the others unchanged."""
+        fields = [
+            f.model_copy(update={"value": values[f.name]}) if f.name in values else f
+            for f in self.fields
+        ]
+        known = {f.name for f in self.fields}
+        fields += [IndexerField(name=n, value=v) for n, v in values.items() if n not in known]
+        return self.model_copy(update={"fields": fields})
+
+    def to_api(self) -> dict[str, object]:
+        """The JSON body Prowlarr expects (camelCase, nulls left out, extras kept)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class AppProfile(_ApiModel):
+    """A sync profile (GET /api/v1/appprofile); "Standard" exists after the first start."""
+
+    id: int
+    name: str
+
+
 _T = TypeVar("_T")
 _SYSTEM_STATUS = TypeAdapter(SystemStatus)
 _COMMAND = TypeAdapter(Command)
 _APPLICATION = TypeAdapter(Application)
 _APPLICATIONS = TypeAdapter(list[Application])
 _FAILURES = TypeAdapter(list[ValidationFailure])
+_INDEXER_PROXY = TypeAdapter(IndexerProxy)
+_INDEXER_PROXIES = TypeAdapter(list[IndexerProxy])
 _HOST_CONFIG = TypeAdapter(HostConfig)
 _BACKUPS = TypeAdapter(list[Backup])
 _RESTORE_ANSWER = TypeAdapter(RestoreAnswer)
+_TAG = TypeAdapter(Tag)
+_TAGS = TypeAdapter(list[Tag])
+_INDEXER = TypeAdapter(Indexer)
+_INDEXERS = TypeAdapter(list[Indexer])
+_APP_PROFILES = TypeAdapter(list[AppProfile])
 
 
 # --------------------------------------------------------------------------- API errors
@@ -635,6 +749,34 @@ class ProwlarrClient:
         """DELETE /api/v1/applications/{id} (200, also for an unknown id)."""
         self._call("DELETE", f"/api/v1/applications/{app_id}")
 
+    def list_indexer_proxies(self) -> list[IndexerProxy]:
+        """GET /api/v1/indexerproxy: every proxy, the ones added by hand included."""
+        return self._get(_INDEXER_PROXIES, "/api/v1/indexerproxy")
+
+    def create_indexer_proxy(self, proxy: IndexerProxy) -> IndexerProxy:
+        """POST /api/v1/indexerproxy?forceSave=true (201); any `id` on `proxy` is left out.
+
+        Prowlarr tests an enabled proxy (one with a tag) even with forceSave: create it untagged,
+        then tag it with `update_indexer_proxy`, which does not test.
+        """
+        path = "/api/v1/indexerproxy"
+        body = proxy.to_api()
+        body.pop("id", None)
+        response = self._call("POST", path, params={"forceSave": "true"}, body=body)
+        return self._parse(_INDEXER_PROXY, "POST", path, response)
+
+    def update_indexer_proxy(self, proxy: IndexerProxy) -> IndexerProxy:
+        """PUT /api/v1/indexerproxy/{id}?forceSave=true (202): saved without a test."""
+        if proxy.id is None:
+            raise ValueError("update_indexer_proxy needs a proxy with an id")
+        path = f"/api/v1/indexerproxy/{proxy.id}"
+        response = self._call("PUT", path, params={"forceSave": "true"}, body=proxy.to_api())
+        return self._parse(_INDEXER_PROXY, "PUT", path, response)
+
+    def delete_indexer_proxy(self, proxy_id: int) -> None:
+        """DELETE /api/v1/indexerproxy/{id}."""
+        self._call("DELETE", f"/api/v1/indexerproxy/{proxy_id}")
+
     def list_backups(self) -> list[Backup]:
         """GET /api/v1/system/backup: every backup (manual, scheduled, update), newest first."""
         return self._get(_BACKUPS, "/api/v1/system/backup")
@@ -652,3 +794,65 @@ class ProwlarrClient:
         path = f"/api/v1/system/backup/restore/{backup_id}"
         response = self._call("POST", path)
         return self._parse(_RESTORE_ANSWER, "POST", path, response).restart_required
+
+    # ------------------------------------------------------------------ tags
+
+    def list_tags(self) -> list[Tag]:
+        """GET /api/v1/tag: every tag."""
+        return self._get(_TAGS, "/api/v1/tag")
+
+    def create_tag(self, label: str) -> Tag:
+        """POST /api/v1/tag (201): the new tag, or the existing one of exactly that label.
+
+        A label that differs from an existing one only by case is refused (409): use
+        lower-case labels.
+        """
+        path = "/api/v1/tag"
+        response = self._call("POST", path, body={"label": label})
+        return self._parse(_TAG, "POST", path, response)
+
+    # ------------------------------------------------------------------ indexers
+
+    def list_indexers(self) -> list[Indexer]:
+        """GET /api/v1/indexer: every indexer (secret material: Cardigann fields in clear)."""
+        return self._get(_INDEXERS, "/api/v1/indexer")
+
+    def indexer_schema(self) -> list[Indexer]:
+        """GET /api/v1/indexer/schema: one template per definition (megabytes: never steady)."""
+        return self._get(_INDEXERS, "/api/v1/indexer/schema")
+
+    def list_app_profiles(self) -> list[AppProfile]:
+        """GET /api/v1/appprofile: the sync profiles."""
+        return self._get(_APP_PROFILES, "/api/v1/appprofile")
+
+    def create_indexer(self, indexer: Indexer) -> Indexer:
+        """POST /api/v1/indexer?forceSave=true (201); an enabled indexer is tested all the same.
+
+        A tracker that does not answer, or refuses the credentials, fails it with a
+        ProwlarrValidationError carrying Prowlarr's message.
+        """
+        path = "/api/v1/indexer"
+        body = indexer.to_api()
+        body.pop("id", None)
+        response = self._call("POST", path, params={"forceSave": "true"}, body=body)
+        return self._parse(_INDEXER, "POST", path, response)
+
+    def update_indexer(self, indexer: Indexer, *, force_save: bool) -> Indexer:
+        """PUT /api/v1/indexer/{id} (202): the whole resource; without force_save, tested."""
+        if indexer.id is None:
+            raise ValueError("update_indexer needs an indexer with an id")
+        path = f"/api/v1/indexer/{indexer.id}"
+        params = {"forceSave": "true" if force_save else "false"}
+        response = self._call("PUT", path, params=params, body=indexer.to_api())
+        return self._parse(_INDEXER, "PUT", path, response)
+
+    def delete_indexer(self, indexer_id: int) -> None:
+        """DELETE /api/v1/indexer/{id}; an indexer already gone (404) counts as deleted."""
+        path = f"/api/v1/indexer/{indexer_id}"
+        response = self._send("DELETE", path)
+        if response.status_code != 404:
+            self._raise_for_status("DELETE", path, response)
+
+    def test_indexer(self, indexer: Indexer) -> None:
+        """POST /api/v1/indexer/test: Prowlarr's live test; ProwlarrValidationError on failure."""
+        self._call("POST", "/api/v1/indexer/test", body=indexer.to_api())

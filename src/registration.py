@@ -6,6 +6,11 @@ id, Prowlarr application id, the kind and URL it set, and a fingerprint of what 
 A record is believed only while the application it names is still that kind at that URL (after a
 backup restore or on new storage, ids can name other applications). The fingerprint covers the
 media manager's API key only as a hash, so records can live in a databag without leaking the key.
+
+An application's tags (the `application-tags` option) are managed like its other fields. The
+record keeps the tag ids last applied, so a steady hook compares them with the listing, without
+a request for the tags; a change resolves the labels afresh, and a change of an application's
+tags is followed by one ApplicationIndexerSync, which removes the indexers that no longer match.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from prowlarr import (
     ProwlarrReadTimeoutError,
     ProwlarrValidationError,
 )
+from tags import ensure_tags
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ class DesiredApplication:
     sync_level: str
     api_key: str = field(repr=False)
     secret: str = ""  # unique id of the secret the key came from
+    tags: tuple[str, ...] = ()  # tag labels (sorted): only the indexers sharing one are synced
 
     @cached_property
     def fingerprint(self) -> str:
@@ -68,6 +75,8 @@ class DesiredApplication:
             "syncLevel": self.sync_level,
             "apiKey": hashlib.sha256(self.api_key.encode()).hexdigest(),
         }
+        if self.tags:  # no tags: the digest records written before tags were managed
+            managed["tags"] = ",".join(self.tags)
         return hashlib.sha256(json.dumps(managed, sort_keys=True).encode()).hexdigest()
 
 
@@ -82,6 +91,7 @@ class ManagedRecord(BaseModel):
     implementation: str = ""  # empty in records written before identities were kept
     base_url: str = ""
     secret: str = ""  # unique id of the secret its key came from
+    tag_ids: tuple[int, ...] = ()  # the tags last applied (sorted ids)
 
     def names(self, app: Application, desired: DesiredApplication | None) -> bool:
         """Whether `app` is still the application this record was made for.
@@ -111,9 +121,10 @@ def load_records(raw: str | None) -> dict[int, ManagedRecord]:
 
 def dump_records(records: dict[int, ManagedRecord]) -> str:
     """Serialise records deterministically, so an unchanged set writes the same string."""
-    return json.dumps(
-        [records[rid].model_dump() for rid in sorted(records)], separators=(",", ":")
-    )
+    items = [records[rid] for rid in sorted(records)]
+    # Without tags a record reads as it did before tags were managed: no rewrite on upgrade.
+    dumped = [r.model_dump(exclude={"tag_ids"} if not r.tag_ids else None) for r in items]
+    return json.dumps(dumped, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -139,15 +150,17 @@ class SyncReport:
     updated: int = 0
     deleted: int = 0
     synced: int = 0
+    retagged: int = 0  # applications whose tags changed (then ApplicationIndexerSync runs)
 
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _differs(app: Application, desired: DesiredApplication) -> bool:
+def _differs(app: Application, desired: DesiredApplication, tag_ids: Sequence[int]) -> bool:
     return (
-        app.name != desired.name
+        sorted(app.tags) != sorted(tag_ids)
+        or app.name != desired.name
         or app.implementation != desired.implementation
         or app.sync_level != desired.sync_level
         or _text(app.field_value("prowlarrUrl")) != desired.prowlarr_url
@@ -155,7 +168,7 @@ def _differs(app: Application, desired: DesiredApplication) -> bool:
     )
 
 
-def _apply(app: Application, desired: DesiredApplication) -> Application:
+def _apply(app: Application, desired: DesiredApplication, tag_ids: Sequence[int]) -> Application:
     """Set the managed values on a full resource; every other field stays as it is."""
     updated = app.model_copy(
         update={
@@ -163,6 +176,7 @@ def _apply(app: Application, desired: DesiredApplication) -> Application:
             "implementation": desired.implementation,
             "config_contract": desired.config_contract,
             "sync_level": desired.sync_level,
+            "tags": list(tag_ids),
         }
     )
     updated = updated.with_field("prowlarrUrl", desired.prowlarr_url)
@@ -253,18 +267,22 @@ class _Sync:
             current = self._hand_added(wanted)
             if current is None and self._name_taken(wanted.name):
                 return
+        # The tag ids last applied stand for the labels while nothing else changed.
+        tag_ids = record.tag_ids if record and record.fingerprint == wanted.fingerprint else None
         if current is None or current.id is None:
+            tag_ids = self.tag_ids(wanted.tags)
             created = self.client.create_application(
-                _apply(self.template(wanted.implementation), wanted)
+                _apply(self.template(wanted.implementation), wanted, tag_ids)
             )
             self.report.created += 1
             app_id = created.id if created.id is not None else 0
             self.apps[app_id] = created
-        elif (
-            record is None or record.fingerprint != wanted.fingerprint or _differs(current, wanted)
-        ):
-            updated = self.client.update_application(_apply(current, wanted))
+        elif tag_ids is None or _differs(current, wanted, tag_ids):
+            tag_ids = self.tag_ids(wanted.tags)
+            updated = self.client.update_application(_apply(current, wanted, tag_ids))
             self.report.updated += 1
+            if sorted(current.tags) != list(tag_ids):
+                self.report.retagged += 1
             app_id = current.id
             self.apps[app_id] = updated
         else:
@@ -276,7 +294,12 @@ class _Sync:
             implementation=wanted.implementation,
             base_url=wanted.base_url,
             secret=wanted.secret,
+            tag_ids=tag_ids,
         )
+
+    def tag_ids(self, labels: Sequence[str]) -> tuple[int, ...]:
+        """The ids of `labels` (sorted), the missing tags created; no request for none."""
+        return tuple(sorted(ensure_tags(self.client, labels).values()))
 
     def _unmanaged(self) -> list[Application]:
         managed = self.managed_app_ids()
@@ -343,7 +366,19 @@ def sync_applications(
     sync.report.synced = sum(
         1 for record in sync.report.records.values() if record.app_id in sync.apps
     )
+    if sync.report.retagged:
+        _resync(client, sync.report)
     return sync.report
+
+
+def _resync(client: ProwlarrClient, report: SyncReport) -> None:
+    """Run ApplicationIndexerSync once, so indexers that no longer match leave now."""
+    try:
+        client.run_command(SYNC_COMMAND)
+    except ProwlarrError as e:
+        report.problems.append(Problem("prowlarr", f"cannot start {SYNC_COMMAND}: {e}"))
+    else:
+        logger.info("ApplicationIndexerSync started: %d application(s) retagged", report.retagged)
 
 
 SYNC_COMMAND = "ApplicationIndexerSync"

@@ -44,6 +44,10 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from tests.unit import fake_indexers, fake_proxies
+from tests.unit.fake_indexers import IndexerStore, StoredIndexer, StoreError
+from tests.unit.fake_proxies import ProxyStore
+
 MASK = "********"
 SESSION_COOKIE = "ProwlarrAuth"
 STARTING_MESSAGE = "Prowlarr is starting up, please try again later"
@@ -89,11 +93,17 @@ class StoredApplication:
     sync_level: str
     tags: list[int]
     fields: dict[str, object] = field(repr=False)
+    indexers: list[int] = field(default_factory=list[int])
+    """The Prowlarr indexers synced to the media manager (its copies), by id."""
 
     @property
     def enable(self) -> bool:
         """Whether Prowlarr syncs this application (`syncLevel != disabled`)."""
         return self.sync_level != "disabled"
+
+    def wants(self, indexer: StoredIndexer) -> bool:
+        """Whether Prowlarr syncs `indexer` here: enabled, and no tags or a shared tag."""
+        return indexer.enable and (not self.tags or not set(self.tags).isdisjoint(indexer.tags))
 
 
 @dataclass
@@ -170,6 +180,8 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/api/v1/system/backup/{id}"),
     Route("POST", "/api/v1/system/backup/restore/{id}"),
     Route("GET", "/{id}/api"),
+    *(Route(method, template) for method, template in fake_indexers.ROUTES),
+    *(Route(method, template) for method, template in fake_proxies.ROUTES),
 )
 _PATTERNS: tuple[tuple[Route, re.Pattern[str]], ...] = tuple((r, r.pattern()) for r in ROUTES)
 
@@ -1291,6 +1303,7 @@ class FakeProwlarr:
     fake itself, answered with 500). Backups: `clock` (local time for backup names),
     `backup_now()` (what the Backup command writes), `backups()`, `database_dump()`, `boots`
     (starts so far, in every database written), `kill()` (a stop that leaves the -wal/-shm files).
+    Indexer proxies: `proxies` (fake_proxies.ProxyStore).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -1360,6 +1373,18 @@ class FakeProwlarr:
             ("POST", "/api/v1/system/backup/restore/{id}"): self._restore_backup,
             ("GET", "/{id}/api"): self._newznab,
         }
+        # Tags, indexers and app profiles live in fake_indexers.py.
+        self.store = IndexerStore(self._lock)
+        self.store.tag_users.append(
+            lambda tag_id: any(tag_id in app.tags for app in self._apps.values())
+        )
+        for key, handler in self.store.handlers().items():
+            self._handlers[key] = self._store_route(handler)
+        # Indexer proxies live in fake_proxies.py.
+        self.proxies = ProxyStore(self._lock)
+        self.store.tag_users.append(self.proxies.tag_in_use)
+        for key, handler in self.proxies.handlers().items():
+            self._handlers[key] = self._store_route(handler)
         if set(self._handlers) != {(r.method, r.template) for r in ROUTES}:  # pragma: no cover
             raise RuntimeError("route table and handlers disagree")
         self._closed = False
@@ -1540,6 +1565,7 @@ class FakeProwlarr:
                 if user is None
                 else {"username": user.username, "passwordHash": user.password_hash},
                 "settings": dict(self._db_settings),
+                "indexerProxies": self.proxies.dump(),
             }
 
     def _save_database(self) -> None:
@@ -1561,6 +1587,7 @@ class FakeProwlarr:
         user = data["user"]
         self.user = None if user is None else FakeUser(user["username"], user["passwordHash"])
         self._db_settings = dict(data["settings"])
+        self.proxies.load(data.get("indexerProxies", []))
 
     @property
     def container_root(self) -> Path:
@@ -1733,6 +1760,12 @@ class FakeProwlarr:
             app.fields[name] = copy.deepcopy(value)
             self._save_database()
 
+    def set_application_tags(self, app_id: int, tags: Iterable[int]) -> None:
+        """Simulate an application's tags edited in the UI (KeyError for an unknown id)."""
+        with self._lock:
+            self._apps[app_id].tags = list(tags)
+            self._save_database()
+
     def remove_application(self, app_id: int) -> None:
         """Simulate an application deleted in the UI (unknown ids are ignored)."""
         with self._lock:
@@ -1900,6 +1933,19 @@ class FakeProwlarr:
         except ValueError:
             raise _problem("The JSON value could not be parsed.") from None
         return payload
+
+    def _store_route(self, handler: fake_indexers.Handler) -> Callable[[_Call], _Response]:
+        """Serve one of the store's handlers: JSON body in, JSON answer out."""
+
+        def serve(call: _Call) -> _Response:
+            body = self._json_body(call) if call.method in ("POST", "PUT") else None
+            try:
+                status, payload = handler(call.route_id, call.query, body)
+            except StoreError as e:
+                return _json_response(e.status, e.payload)
+            return _json_response(status, payload)
+
+        return serve
 
     # ---------------------------------------------------------------- ping and status
 
@@ -2218,6 +2264,37 @@ class FakeProwlarr:
     def _not_found(self, app_id: int) -> _HttpError:
         return _error(404, f"ApplicationDefinition with ID {app_id} does not exist")
 
+    def _sync_indexers(self, app: StoredApplication, *, remove: bool) -> None:
+        """Push the indexers `app` wants to its media manager (ApplicationService.SyncIndexers).
+
+        Only an enabled application is synced. With `remove` (every ApplicationIndexerSync,
+        forced or not) indexers deleted from Prowlarr leave it, and so, for a full-sync
+        application, do the ones it no longer wants (its tags changed).
+        """
+        if not app.enable:
+            return
+        indexers = self.store.indexers
+        keep = [
+            i
+            for i in app.indexers
+            if not remove
+            or (i in indexers and (app.sync_level != "fullSync" or app.wants(indexers[i])))
+        ]
+        added = [i for i, indexer in sorted(indexers.items()) if app.wants(indexer)]
+        app.indexers = list(dict.fromkeys([*keep, *added]))
+
+    def run_application_indexer_sync(self) -> None:
+        """What ApplicationIndexerSync does (the 6-hourly task, or the command)."""
+        with self._lock:
+            for app in self._apps.values():
+                self._sync_indexers(app, remove=True)
+
+    def synced_indexers(self, app_id: int) -> list[str]:
+        """The names of the indexers Prowlarr has synced to an application (KeyError: no app)."""
+        with self._lock:
+            indexers = self.store.indexers
+            return sorted(indexers[i].name for i in self._apps[app_id].indexers if i in indexers)
+
     def _shared_failures(self, res: _ResourceIn, own_id: int) -> list[JsonDict]:
         failures: list[JsonDict] = []
         if not res.name or not res.name.strip():
@@ -2446,6 +2523,7 @@ class FakeProwlarr:
             )
         name = cast("str", res.name)
         app_id = self._insert(impl, name, res.sync_level, res.tags, settings)
+        self._sync_indexers(self._apps[app_id], remove=False)  # ProviderAddedEvent<IApplication>
         location = f"{self.url_base}/api/v1/applications/{app_id}"
         return _json_response(201, self._app_json(self._apps[app_id]), {"Location": location})
 
@@ -2489,6 +2567,7 @@ class FakeProwlarr:
             res.sync_level,
             res.tags,
             settings,
+            existing.indexers,  # a new tag removes nothing until ApplicationIndexerSync runs
         )
         return _json_response(202, self._app_json(self._apps[app_id]))
 
@@ -2670,6 +2749,7 @@ class FakeProwlarr:
                 self.reset_api_key()
             elif cmd.name == "ApplicationIndexerSync":
                 self.syncs.append(cmd.options["forceSync"])
+                self.run_application_indexer_sync()
             elif cmd.name == "Backup":
                 self.backup_now("manual")
         except (RuntimeError, FakeStartError, OSError, zipfile.BadZipFile) as exc:

@@ -23,6 +23,7 @@ from typing import Any
 
 import ops
 import pytest
+import yaml
 from ops import testing
 
 from charm import ProwlarrCharm
@@ -31,6 +32,7 @@ from tests.unit.fake_prowlarr import FakeProwlarr
 from tests.unit.recorder import CallRecorder
 from tests.unit.recorder import install as install_recorder
 from tests.unit.test_charm import started
+from tests.unit.test_indexers import GEEK_SECRET, THREE, TL_PASSWORD_2, TL_SECRET_ID, tl_secret
 from tests.unit.test_registration import Manager, deployment, manager
 
 Ctx = testing.Context[ProwlarrCharm]
@@ -40,6 +42,8 @@ SCENARIOS = (
     "one manager's key rotated",
     "config-changed, nothing changed",
     "a new relation",
+    "steady, 3 indexers declared",
+    "an indexer's secret rotated",
 )
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 ROUNDS = 25
@@ -135,6 +139,27 @@ def scenario_inputs(
 
     yield "a new relation", joined
 
+    def with_indexers(s: testing.State) -> testing.State:
+        """The three indexers of test_indexers declared and applied (created or adopted)."""
+        state = dataclasses.replace(
+            s,
+            config={**s.config, "indexers": yaml.safe_dump(THREE)},
+            secrets={*s.secrets, tl_secret(), GEEK_SECRET},
+        )
+        return ctx.run(ctx.on.config_changed(), state)
+
+    yield "steady, 3 indexers declared", lambda s: (ctx.on.update_status(), with_indexers(s))
+
+    def indexer_secret_rotated(s: testing.State) -> tuple[Any, testing.State]:
+        state = with_indexers(s)
+        new = tl_secret(latest=TL_PASSWORD_2)
+        state = dataclasses.replace(
+            state, secrets={x for x in state.secrets if x.id != TL_SECRET_ID} | {new}
+        )
+        return ctx.on.secret_changed(new), state
+
+    yield "an indexer's secret rotated", indexer_secret_rotated
+
 
 def costs_for(
     ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, calls: CallRecorder, n: int
@@ -205,6 +230,25 @@ def test_a_new_relation_costs_one_grant_one_write_and_one_post(
         assert joined.writes.get("secret-grant") == 1, n
         assert joined.writes.get("http POST") == 1, n
         assert joined.writes.get("relation-set", 0) <= 3, "its databag and the leader's memory"
+
+
+def test_declared_indexers_cost_one_get_on_a_steady_hook(
+    all_costs: dict[int, dict[str, Cost]],
+):
+    for n, costs in all_costs.items():
+        steady = costs["steady, 3 indexers declared"]
+        assert steady.http == Counter({"GET /api/v1/applications": 1, "GET /api/v1/indexer": 1}), n
+        assert steady.writes == {}, n
+        assert steady.secret_tools == costs["steady update-status"].secret_tools, "no secret read"
+
+
+def test_an_indexer_secret_rotated_costs_one_put(all_costs: dict[int, dict[str, Cost]]):
+    for n, costs in all_costs.items():
+        rotated = costs["an indexer's secret rotated"]
+        assert {k: v for k, v in rotated.writes.items() if k.startswith("http")} == {
+            "http PUT": 1
+        }, n
+        assert "GET /api/v1/indexer/schema" not in rotated.http, n
 
 
 def test_a_grant_lost_behind_the_charms_back_heals(
