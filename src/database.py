@@ -138,8 +138,8 @@ def offered(model: ops.Model, own_secret_id: str = "") -> Offer:
     relation = model.get_relation(RELATION)
     if relation is None:
         return Offer(related=False)
-    remote = relation.data[relation.app] if relation.app is not None else {}
-    data = ProviderData.model_validate(dict(remote))  # every field is an optional string
+    # Every field is an optional string: any databag validates.
+    data = ProviderData.model_validate(dict(relation.data[relation.app]))
     endpoint = parse_endpoint(data.endpoints)
     if endpoint is None:
         return Offer(related=True, waiting=WAITING)
@@ -176,7 +176,7 @@ def _credentials(
 def is_credentials_secret(model: ops.Model, secret_id: str) -> bool:
     """Whether `secret_id` is the provider's credentials secret (for secret-changed)."""
     relation = model.get_relation(RELATION)
-    if relation is None or relation.app is None or not secret_id:
+    if relation is None or not secret_id:
         return False
     published = relation.data[relation.app].get(USER_SECRET_FIELD, "")
     return bool(published) and secret_unique_id(published) == secret_unique_id(secret_id)
@@ -430,3 +430,17 @@ def use_sqlite(model: ops.Model, workload: Workload, memory: Memory) -> dict[str
     return {
         "database": "SQLite (/config/prowlarr.db, as it was before the switch to PostgreSQL)",
     }
+
+
+def restore_refused(memory: Memory) -> str:
+    """Why `restore-backup` must not run now ("" when it may).
+
+    Prowlarr's backups are of its SQLite data; restoring one while the data is in PostgreSQL
+    would bring back a config.xml without the connection and start Prowlarr on stale SQLite.
+    """
+    if chosen(memory):
+        return (
+            "Prowlarr's data is in PostgreSQL: restore it with postgresql-k8s's backups "
+            "(Prowlarr's own backups are of its SQLite data)"
+        )
+    return ""

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from ops import pebble
 
 import database
 import workload
@@ -177,20 +178,24 @@ def test_config_xml_without_settings_is_sqlite_again():
 # ------------------------------------------------------------------ the standby layer
 
 
+def level(check: pebble.Check) -> str:
+    return check.level.value if isinstance(check.level, pebble.CheckLevel) else check.level
+
+
 def test_standby_layer_plans_prowlarr_without_starting_it_or_failing_liveness():
     spec = WorkloadSpec(url_base="/prowlarr")
-    standby = workload.standby_layer(spec).to_dict()
-    running = workload.pebble_layer(spec).to_dict()
+    standby = workload.standby_layer(spec)
+    running = workload.pebble_layer(spec)
 
-    service = standby["services"]["prowlarr"]
-    assert service["startup"] == "disabled", "a replan does not start it"
-    assert service["command"] == running["services"]["prowlarr"]["command"]
-    assert service["environment"] == running["services"]["prowlarr"]["environment"]
+    service = standby.services["prowlarr"]
+    assert service.startup == "disabled", "a replan does not start it"
+    assert service.command == running.services["prowlarr"].command
+    assert service.environment == running.services["prowlarr"].environment
     # Juju's liveness probe asks Pebble's level=alive health, its readiness probe level=ready.
-    levels = {name: check["level"] for name, check in standby["checks"].items()}
-    assert "alive" not in levels.values(), "the kubelet never restarts the standby's container"
-    assert levels == {"ready": "ready", "alive": "ready"}, "not ready: out of the Service"
-    assert {c["level"] for c in running["checks"].values()} == {"ready", "alive"}
+    levels = {name: level(check) for name, check in standby.checks.items()}
+    assert levels == {"ready": "ready", "alive": "ready"}, "not ready: out of the Service..."
+    assert "alive" not in levels.values(), "...and the kubelet never restarts its container"
+    assert {level(check) for check in running.checks.values()} == {"ready", "alive"}
 
 
 # ------------------------------------------------------------------ the fake's database
