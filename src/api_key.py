@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import ops
 
+from capability import Report
 from memory import API_KEY_SECRET, Memory
 from prowlarr import (
     ProwlarrAuthError,
@@ -23,13 +24,18 @@ from prowlarr import (
     ProwlarrTimeoutError,
     header_safe,
 )
-from workload import Workload, WorkloadError, WorkloadSpec, generate_api_key
+from workload import STARTUP_WAIT, Workload, WorkloadError, WorkloadSpec, generate_api_key
 
 logger = logging.getLogger(__name__)
 
 SECRET_LABEL = "prowlarr-api-key"  # noqa: S105 - a label, not a password
 CONTENT_KEY = "api-key"
 RESET_COMMAND = "ResetApiKey"
+COMMAND_TIMEOUT = 60.0
+UNUSABLE_KEY = (
+    "config.xml's ApiKey is unusable (characters an HTTP header cannot carry): "
+    "run rotate-api-key, or fix it in /config/config.xml"
+)
 
 
 class RotationError(Exception):
@@ -222,3 +228,37 @@ def store_rotated(
         secret_id, revision = info.id, info.revision + 1
     logger.info("rotated Prowlarr's API key: %s revision %d", secret_id, revision)
     return Rotated(secret_id=secret_id, revision=revision)
+
+
+def reconcile(
+    model: ops.Model, api_key: str, policy: ops.SecretRotate, memory: Memory
+) -> tuple[ops.Secret | None, Report]:
+    """The secret holding config.xml's key (`ensure_secret`); Blocked for an unusable key."""
+    report = Report("api-key")
+    if not header_safe(api_key):
+        report.block(UNUSABLE_KEY)
+        return None, report
+    secret = ensure_secret(model, model.app, api_key, policy, memory)
+    report.state = f"{SECRET_LABEL}: {secret.id or ''} (rotation {policy.value})"
+    return secret, report
+
+
+def rotate_and_store(
+    model: ops.Model,
+    workload: Workload,
+    spec: WorkloadSpec,
+    current_key: str,
+    *,
+    policy: ops.SecretRotate,
+    memory: Memory,
+) -> Rotated:
+    """The rotate-api-key action and scheduled rotation: rotate, then store as a new revision.
+
+    Raises RotationError, after which the caller's reconcile leaves the secret holding the key
+    Prowlarr accepts.
+    """
+    found = find_secret(model)
+    new_key = rotate(
+        workload, spec, current_key, timeout=COMMAND_TIMEOUT, startup_wait=STARTUP_WAIT
+    )
+    return store_rotated(model, model.app, found, new_key, policy, memory=memory)

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import secret_unique_id
 
-from host_config import HostSettings
-from prowlarr import ProwlarrClient
+from capability import Hook, Report
+from host_config import LOGIN, HostSettings, Want
+from memory import HOST_CONFIG
+from prowlarr import ProwlarrClient, ProwlarrError
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ def generated(model: ops.Model, app: ops.Application, *, create: bool) -> Creden
     return parse(content, secret_id=secret_id, user_supplied=False)
 
 
-def verify(client: ProwlarrClient, credentials: Credentials) -> bool:
+def verify_login(client: ProwlarrClient, credentials: Credentials) -> bool:
     """Whether Prowlarr's login page takes these credentials. Raises ProwlarrError."""
     return client.login(credentials.username, credentials.password)
 
@@ -159,10 +161,65 @@ def login_to_apply(
         assert creds is not None  # noqa: S101 - created when missing
     fingerprint = f"{source}:{creds.fingerprint()}"
     if fingerprint == remembered:
-        if verify(client, creds):
+        if verify_login(client, creds):
             return None
         logger.warning("Prowlarr no longer takes the charm's UI login: applying it again")
         fingerprint = f"{source}:"  # differs from what is remembered: applied again
     elif not creds.user_supplied and not remembered:
         logger.info("Prowlarr's UI login: the charm's generated credentials apply from now on")
     return Login(fingerprint, creds)
+
+
+def wanted(hook: Hook) -> tuple[Want | None, Report]:
+    """The login part of Prowlarr's host settings, when Prowlarr does not hold it yet."""
+    option = hook.config.ui_credentials
+    source = f"the {OPTION} secret {option}" if option else f"the {GENERATED_LABEL} secret"
+    report = Report("login", state=f"Forms login, required everywhere; user from {source}")
+    remembered = hook.memory.mapping(HOST_CONFIG).get(LOGIN, "")
+    try:
+        login = login_to_apply(
+            hook.model,
+            hook.model.app,
+            hook.client,
+            option,
+            remembered,
+            started=hook.started,
+            changed_secret=hook.changed_secret,
+        )
+    except CredentialsError as e:
+        report.block(str(e))
+        return None, report
+    except ProwlarrError as e:
+        report.wait(f"cannot check Prowlarr's UI login: {e}")
+        return None, report
+    if login is None:
+        return None, report
+    credentials = login.credentials
+
+    def verify(client: ProwlarrClient) -> str | None:
+        if verify_login(client, credentials):
+            return None
+        return "Prowlarr rejects the UI credentials the charm has just set"
+
+    return Want(LOGIN, credentials.host_settings(), login.fingerprint, verify=verify), report
+
+
+def where(model: ops.Model, option: str) -> dict[str, str]:
+    """The get-ui-credentials action: where the login is kept, never the password.
+
+    Raises CredentialsError when the generated secret does not exist yet.
+    """
+    if option:
+        secret_id = option
+    else:
+        creds = generated(model, model.app, create=False)
+        if creds is None:
+            raise CredentialsError(f"the {GENERATED_LABEL} secret does not exist yet")
+        secret_id = creds.secret_id
+    return {"secret-id": secret_id, "show-command": f"juju show-secret --reveal {secret_id}"}
+
+
+def is_login_secret(options: Mapping[str, object], changed_secret: str) -> bool:
+    """Whether a secret-changed (of the secret with this unique ID) is about the login."""
+    option = str(options.get(OPTION) or "").strip()
+    return bool(option and changed_secret) and changed_secret == secret_unique_id(option)

@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from api_key import SECRET_LABEL
-from host_config import HostSettings
+from capability import Report
+from host_config import HostSettings, Want
 from memory import APPLICATIONS, BACKUPS, HOST_CONFIG, Memory
+from problem import Problem
 from prowlarr import Backup, ProwlarrClient, ProwlarrError, ProwlarrTimeoutError, header_safe
 from registration import dump_records, load_records
 from workload import (
@@ -69,6 +72,16 @@ class BackupError(Exception):
 def schedule(interval_days: int, retention_days: int) -> HostSettings:
     """Prowlarr's scheduled backups: every `interval_days`, kept `retention_days`."""
     return HostSettings(backup_interval=interval_days, backup_retention=retention_days)
+
+
+def wanted(interval_days: int, retention_days: int) -> tuple[Want, Report]:
+    """The backup part of Prowlarr's host settings, and the backups line of `report`."""
+    settings = schedule(interval_days, retention_days)
+    state = (
+        f"scheduled every {interval_days} day(s), kept {retention_days} days "
+        "(list-backups lists them)"
+    )
+    return Want("backup", settings, settings.fingerprint()), Report("backups", state=state)
 
 
 # --------------------------------------------------------------------------- presentation
@@ -415,3 +428,51 @@ class PreRefreshCopy:
 
     def _complete(self, name: str) -> bool:
         return MANIFEST in self.workload.list_dir(f"{PRE_REFRESH_DIR}/{name}")
+
+
+def skip_copy(workload: Workload, start: Callable[[], list[Problem]]) -> dict[str, object]:
+    """The skip-pre-refresh-backup action: start Prowlarr in a new container without a copy.
+
+    `start` reconciles without the copy and returns the problems found. Raises BackupError
+    (or WorkloadError) saying why Prowlarr was not started.
+    """
+    if not workload.can_connect():
+        raise BackupError("the prowlarr container is not reachable")
+    if workload.is_planned():
+        raise BackupError("nothing to skip: Prowlarr has already started in this container")
+    logger.warning("starting Prowlarr without a pre-refresh copy, as asked")
+    problems = start()
+    if not workload.is_running():
+        reasons = "; ".join(p.message for p in problems) or "see juju status"
+        raise BackupError(f"Prowlarr did not start: {reasons}")
+    return {"started": "Prowlarr, without a pre-refresh copy"}
+
+
+def run(
+    action: str,
+    client: ProwlarrClient,
+    workload: Workload,
+    spec: WorkloadSpec,
+    *,
+    memory: Memory,
+    unit: str,
+    params: Mapping[str, object],
+    key_before: str,
+    reconcile: Callable[[], None],
+) -> dict[str, object]:
+    """create-backup, list-backups or restore-backup; the action's results.
+
+    `reconcile` runs between a restore and the sync that follows it, so that the restored key,
+    applications and host settings are the charm's again; `key_before` is the key Prowlarr had
+    (to tell whether the restore brought another). Raises BackupError or ProwlarrError.
+    """
+    if action == "create-backup":
+        return create(client, memory, unit)
+    if action == "list-backups":
+        return listing(client, workload)
+    backup_id = params.get("id")
+    if not isinstance(backup_id, int):
+        raise BackupError("give the backup's id (see list-backups)")
+    restored = restore(client, workload, spec, backup_id, memory)
+    reconcile()
+    return after_restore(workload, spec, restored, key_before)

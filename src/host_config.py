@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 
-from prowlarr import ProwlarrClient
+from capability import Report
+from memory import HOST_CONFIG, Memory
+from prowlarr import ProwlarrClient, ProwlarrError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,3 +59,65 @@ def apply(client: ProwlarrClient, settings: HostSettings) -> None:
     """GET the whole host config, set the wanted fields, PUT it back. Raises ProwlarrError."""
     current = client.get_host_config()
     client.update_host_config(current.model_copy(update=settings.wanted()))
+
+
+LOGIN = "auth"  # the part that sets Prowlarr's UI user
+
+
+@dataclass(frozen=True)
+class Want:
+    """One capability's part of the host settings, and the fingerprint that says it is applied.
+
+    `assumed` is the fingerprint taken as applied when none is remembered (a part whose
+    default Prowlarr already holds); `forget` drops the part from memory once applied (back to
+    "not set by the charm"); `verify` checks the part after the PUT (the login) and returns
+    what is wrong, or None.
+    """
+
+    part: str
+    settings: HostSettings
+    fingerprint: str
+    assumed: str = ""
+    forget: bool = False
+    verify: Callable[[ProwlarrClient], str | None] | None = None
+
+
+def reconcile(client: ProwlarrClient, memory: Memory, wants: Sequence[Want]) -> Report:
+    """Apply every part whose fingerprint differs from the one remembered, in one GET and PUT.
+
+    Prowlarr refuses every host-config PUT until its login has a user, so the other parts wait
+    for the login part to be applied.
+    """
+    report = Report("host-config")
+    applied = memory.mapping(HOST_CONFIG)
+    has_user = LOGIN in applied or any(want.part == LOGIN for want in wants)
+    due = [
+        want
+        for want in wants
+        if want.fingerprint != applied.get(want.part, want.assumed)
+        and (has_user or want.part == LOGIN)
+    ]
+    if not due:
+        return report
+    settings = HostSettings()
+    for want in due:
+        settings = settings.merge(want.settings)
+    done = list(due)
+    try:
+        apply(client, settings)
+        for want in due:
+            problem = want.verify(client) if want.verify is not None else None
+            if problem:
+                report.block(problem)
+                done.remove(want)
+    except ProwlarrError as e:
+        report.wait(f"cannot update Prowlarr's host config: {e}")
+        return report
+    logger.info("Prowlarr's host config: applied %s", ", ".join(sorted(w.part for w in done)))
+    for want in done:
+        if want.forget:
+            applied.pop(want.part, None)
+        else:
+            applied[want.part] = want.fingerprint
+    memory.put_mapping(HOST_CONFIG, applied)
+    return report

@@ -23,6 +23,9 @@ from urllib.parse import urlsplit
 import ops
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from capability import Report
+from host_config import HostSettings, Want
+from status import MAX_URL, shorten
 from workload import parse_url_base
 
 RELATION = "ingress"
@@ -175,3 +178,38 @@ def request(model: ops.Model, url_base: str | None, port: int) -> None:
     address = model.get_binding(relation).network.bind_address
     unit_data = requirer_unit_data(socket.getfqdn(), str(address) if address else None)
     write(relation.data[model.unit], unit_data)
+
+
+def refresh_events(on: ops.CharmEvents) -> list[ops.BoundEvent]:
+    """The events after which the charm's reconcile must run for this capability."""
+    events = on[RELATION]
+    return [events.relation_joined, events.relation_changed, events.relation_broken]
+
+
+def reconcile(model: ops.Model) -> tuple[IngressUrl | None, Report]:
+    """The URL the ingress gave (its path is the URL base), with the report of this step."""
+    report = Report("ingress")
+    try:
+        exposed = answered(model)
+    except IngressError as e:
+        report.block(f"ingress: {e}")
+        return None, report
+    if exposed is not None:
+        report.state = exposed.url
+        report.summary = shorten(exposed.url, MAX_URL)
+    elif model.get_relation(RELATION) is not None:
+        report.state = "waiting for the ingress provider's URL"
+    else:
+        report.state = "no ingress relation"
+    return exposed, report
+
+
+def link(url: str) -> Want:
+    """Prowlarr's Application URL (links in notifications): the external URL.
+
+    Put back to empty only when the charm had set one, so a URL set by hand without an
+    ingress stays.
+    """
+    settings = HostSettings(application_url=url)
+    unset = HostSettings(application_url="").fingerprint()
+    return Want("ingress", settings, settings.fingerprint(), assumed=unset, forget=not url)

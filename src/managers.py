@@ -8,8 +8,10 @@ its own URL. The relation registered with a secret keeps it; between new ones, t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
+import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
     ApiKeyStatus,
     MediaIndexerProvider,
@@ -18,8 +20,21 @@ from charms.prowlarr_k8s.v0.media_indexer import (
     secret_unique_id,
 )
 
+from capability import Hook, Report
+from memory import APPLICATIONS, PUBLISHED, Memory
 from problem import Problem
-from registration import IMPLEMENTATIONS, DesiredApplication, ManagedRecord
+from registration import (
+    IMPLEMENTATIONS,
+    DesiredApplication,
+    ManagedRecord,
+    dump_records,
+    load_records,
+    sync_applications,
+)
+
+logger = logging.getLogger(__name__)
+
+RELATION = "media-indexer"
 
 Remote = RemoteData[MediaIndexerRequirerData]
 
@@ -143,3 +158,61 @@ def _from_another_model(secret_id: str, model_uuid: str) -> bool:
     if not secret_id.startswith(prefix):
         return False
     return secret_id[len(prefix) :].split("/", 1)[0] != model_uuid
+
+
+def refresh_events(on: ops.CharmEvents, provider: MediaIndexerProvider) -> list[ops.BoundEvent]:
+    """The events after which the charm's reconcile must run for the media managers."""
+    return [on[RELATION].relation_joined, provider.on.changed, provider.on.api_key_changed]
+
+
+def publish(
+    provider: MediaIndexerProvider,
+    secret: ops.Secret,
+    api_url: str,
+    url_base: str,
+    memory: Memory,
+) -> None:
+    """Grant the key's secret to each media manager and publish its ID, once per change."""
+    published = memory.mapping(PUBLISHED)
+    provider.publish(secret, api_url=api_url, base_path=url_base or None, published=published)
+    memory.put_mapping(PUBLISHED, published)
+
+
+def reconcile(
+    hook: Hook, provider: MediaIndexerProvider, refresh_relation: int | None = None
+) -> Report:
+    """Register each related media manager as a Prowlarr application (registration.py)."""
+    report = Report("applications")
+    if not hook.memory.available:
+        report.wait("waiting for the peer relation")
+        report.summary = "0 applications synced"
+        return report
+    records = load_records(hook.memory.raw(APPLICATIONS))
+    context = Context(
+        own_secret_id=hook.own_secret_id,
+        prowlarr_url=hook.prowlarr_url,
+        sync_level=hook.config.sync_level.prowlarr,
+        model_uuid=hook.model.uuid,
+        refresh_relation=refresh_relation,
+    )
+    found = wanted(provider, context, records)
+    report.add(*found.problems)
+    live = {relation.id for relation in provider.relations}
+    synced = sync_applications(
+        hook.client, hook.facts.applications, found.applications, records, live
+    )
+    if synced.created or synced.updated or synced.deleted:
+        logger.info(
+            "Prowlarr applications: %d created, %d updated, %d deleted",
+            synced.created,
+            synced.updated,
+            synced.deleted,
+        )
+    hook.memory.put_raw(APPLICATIONS, dump_records(synced.records) if synced.records else "")
+    report.add(*(Problem(str(p), waiting=p.waiting) for p in synced.problems))
+    noun = "application" if synced.synced == 1 else "applications"
+    report.summary = f"{synced.synced} {noun} synced"
+    report.state = (
+        f"{synced.synced} registered in Prowlarr for {len(live)} media-indexer relation(s)"
+    )
+    return report

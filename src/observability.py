@@ -34,6 +34,7 @@ from cosl import DashboardPath40UID, JujuTopology, LZMABase64
 from cosl.rules import AlertRules
 from ops import pebble
 
+from capability import Report
 from problem import Problem
 from workload import CONTAINER_NAME as PROWLARR_CONTAINER
 from workload import PORT as PROWLARR_PORT
@@ -361,6 +362,14 @@ class Observability:
             unit=self._unit.name,
             charm_name=self._charm_name,
         )
+
+    def step(self, exporter: ExporterInput | None, remembered: str) -> tuple[str, Report]:
+        """`reconcile` from what the unit remembers (`Applied.dump`); what to remember next."""
+        found = self.reconcile(exporter, Applied.load(remembered))
+        names = (METRICS_RELATION, LOGGING_RELATION, DASHBOARD_RELATION)
+        related = ", ".join(name for name in names if self._model.relations[name])
+        report = Report("cos", state=related or "no COS relation", problems=found.problems)
+        return found.applied.dump(), report
 
     def reconcile(self, exporter: ExporterInput | None, applied: Applied) -> ObservabilityReport:
         """Bring relation data, exportarr and log targets in line; idempotent.

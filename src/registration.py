@@ -344,3 +344,23 @@ def sync_applications(
         1 for record in sync.report.records.values() if record.app_id in sync.apps
     )
     return sync.report
+
+
+SYNC_COMMAND = "ApplicationIndexerSync"
+SYNC_TIMEOUT = 60.0
+
+
+class SyncError(Exception):
+    """Prowlarr's forced indexer sync did not complete; the message says how it ended."""
+
+
+def sync_indexers(client: ProwlarrClient) -> dict[str, object]:
+    """The sync-indexers action: a forced ApplicationIndexerSync, followed to its end.
+
+    Returns the action's results; raises SyncError or ProwlarrError.
+    """
+    done = client.run_and_wait(SYNC_COMMAND, timeout=SYNC_TIMEOUT, options={"forceSync": True})
+    applications = len(client.list_applications())
+    if not done.succeeded:
+        raise SyncError(f"{SYNC_COMMAND} ended {done.status}: {done.message or ''}")
+    return {"status": done.status, "message": done.message or "", "applications": applications}

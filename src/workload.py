@@ -39,6 +39,9 @@ GID = 911
 COMMAND = "/app/prowlarr/bin/Prowlarr -nobrowser -data=/config"
 WORKING_DIR = "/app/prowlarr/bin"
 CHOWN_TIMEOUT = 120.0
+# After (re)starting Prowlarr, wait this long for it in the same hook, so a fresh deployment
+# registers its media managers at once instead of at the next update-status.
+STARTUP_WAIT = 30.0
 _MAX_DETAIL = 200
 
 

@@ -175,6 +175,19 @@ async def test_prowlarr_registers_the_tester_as_an_application(ops_test: OpsTest
     assert stats.get("unauthorized", 0) == 0, "Prowlarr never presented a wrong key to the tester"
 
 
+async def test_report_lists_every_capability_and_no_key(ops_test: OpsTest) -> None:
+    """Step 3b: `juju run prowlarr/leader report` says what `juju status` has no room for."""
+    outcome = await run_action(ops_test, PROWLARR_UNIT, "report")
+    assert outcome.status == "completed", outcome.message
+    results = outcome.results
+    assert results["problems"] == "none", "a healthy deployment reports no problem"
+    assert results["applications"].startswith("1 registered"), "the tester is registered"
+    for capability in ("workload", "api-key", "login", "backups", "cos", "ingress", "status"):
+        assert results.get(capability), f"report has a line for {capability}"
+    key = await reveal(ops_test, (await the_secret(ops_test, SECRET_LABEL)).id)
+    assert key.value not in str(results), "no key in the action's results"
+
+
 async def test_relation_data_carries_secret_ids_never_keys(ops_test: OpsTest) -> None:
     """Step 4: `juju show-unit` on both sides shows the secret IDs and never a key."""
     prowlarr_secret = await the_secret(ops_test, SECRET_LABEL)

@@ -14,7 +14,7 @@ import ops
 import pytest
 from ops import testing
 
-import charm
+import api_key
 import workload
 from charm import ProwlarrCharm
 from tests.unit.conftest import (
@@ -502,7 +502,7 @@ def test_rotate_api_key_that_prowlarr_does_not_complete_fails_saying_which(
     fault: str,
     message: str,
 ):
-    monkeypatch.setattr(charm, "COMMAND_TIMEOUT", 0.3)
+    monkeypatch.setattr(api_key, "COMMAND_TIMEOUT", 0.3)
     started(prowlarr, config_dir)
     getattr(prowlarr, f"{fault}_commands").add("ResetApiKey")
 

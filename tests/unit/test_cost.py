@@ -12,6 +12,8 @@ import dataclasses
 import gc
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -286,6 +288,43 @@ def test_print_the_cost_table(
             ]
             ratios[n, name] = statistics.median(charm / floor for charm, floor in pairs)
     print("\n" + table(all_costs, ratios))
+    print("\n" + import_table())
+
+
+IMPORT_ROUNDS = 7
+_IMPORT_PROBE = (
+    "import sys, time; t = time.perf_counter(); import {module}; "
+    "print(time.perf_counter() - t, len(sys.modules))"
+)
+
+
+def import_cost(module: str) -> tuple[float, int]:
+    """What `import module` costs a fresh interpreter (every dispatch pays it first).
+
+    The median wall time of IMPORT_ROUNDS fresh processes, and the number of modules loaded.
+    """
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(root / p) for p in ("src", "lib"))}
+    command = [sys.executable, "-c", _IMPORT_PROBE.format(module=module)]
+    times: list[float] = []
+    modules = 0
+    for _ in range(IMPORT_ROUNDS):
+        out = subprocess.run(  # noqa: S603 - this interpreter, a fixed program
+            command, env=env, capture_output=True, text=True, check=True
+        )
+        seconds, count = out.stdout.split()
+        times.append(float(seconds))
+        modules = int(count)
+    return statistics.median(times), modules
+
+
+def import_table() -> str:
+    """Before any handler: importing the charm beside `import ops` alone (the floor)."""
+    rows = ["| import in a fresh interpreter | ms (median) | modules loaded |", "|---|---|---|"]
+    for module in ("ops", "charm"):
+        seconds, modules = import_cost(module)
+        rows.append(f"| `import {module}` | {seconds * 1000:.0f} | {modules} |")
+    return "\n".join(rows)
 
 
 def _fmt(counter: Counter[str] | dict[str, int]) -> str:

@@ -21,7 +21,8 @@ from ops import pebble, testing
 
 import prowlarr as prowlarr_api
 import workload
-from charm import UNUSABLE_KEY, ProwlarrCharm
+from api_key import UNUSABLE_KEY
+from charm import ProwlarrCharm
 from tests.unit.conftest import (
     LEADER_SECRET_ID,
     MODEL_UUID,
@@ -161,7 +162,8 @@ def test_2_a_standby_unit_whose_pebble_fails_reports_it(
     )
 
     assert out.unit_status == testing.BlockedStatus(
-        "standby: Prowlarr runs on the leader only; scale back to 1 unit"
+        "standby: Prowlarr runs on the leader only; scale back to 1 unit "
+        "(+1 more: juju run prowlarr-k8s/leader report)"
     )
     logged = [r.getMessage() for r in caplog.records]
     assert any("cannot stop Prowlarr on this standby unit" in line for line in logged)

@@ -238,3 +238,31 @@ def test_a_standby_unit_publishes_its_host_only(ctx: Ctx, config_dir: Path):
     relation = out.get_relation(rel.id)
     assert dict(relation.local_app_data) == {}
     assert traefik_reads_unit(dict(relation.local_unit_data))["host"]
+
+
+def test_the_url_waits_for_the_login_before_any_host_config_put(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr
+):
+    """Prowlarr refuses a host-config PUT while its Forms login has no user (400)."""
+    started(prowlarr, config_dir)
+    rel = traefik(HOST_URL)
+    user_secret = "secret:d4uicreds00000000001"
+    state = steady_state(config_dir, relations=[rel], config={"ui-credentials": user_secret})
+
+    out = ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
+
+    assert out.unit_status.name == "blocked"
+    assert out.unit_status.message.startswith(f"ui-credentials: secret {user_secret}")
+    assert [r for r in prowlarr.requests if r.method == "PUT"] == [], "nothing Prowlarr refuses"
+    assert prowlarr.host_config()["applicationUrl"] in ("", None)
+
+    login = {"username": "Operator", "password": "pw of the operator"}
+    granted = testing.Secret(login, id=user_secret)
+    later = ctx.run(
+        ctx.on.update_status(), dataclasses.replace(out, secrets={*out.secrets, granted})
+    )
+
+    puts = [r for r in prowlarr.requests if r.method == "PUT" and "/config/host" in r.path]
+    assert len(puts) == 1, "the login and the URL in one PUT"
+    assert prowlarr.host_config()["applicationUrl"] == HOST_URL.rstrip("/")
+    assert later.unit_status.name == "active"

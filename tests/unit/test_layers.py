@@ -42,3 +42,8 @@ def test_no_capability_module_is_a_charm():
 def test_only_charm_py_imports_charm():
     importers = {path.stem for path in SRC.glob("*.py") if "charm" in imported(path.stem)}
     assert importers == set()
+
+
+def test_charm_py_stays_a_table_of_contents():
+    lines = (SRC / "charm.py").read_text().splitlines()
+    assert len(lines) <= 300, "detail belongs in a capability module (ARCHITECTURE.md)"
