@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from api_key import SECRET_LABEL
 from capability import Report
 from host_config import HostSettings, Want
-from memory import APPLICATIONS, BACKUPS, HOST_CONFIG, Memory
+from memory import APPLICATIONS, BACKUPS, DATABASE_CHOICE, HOST_CONFIG, Memory
 from problem import Problem
 from prowlarr import Backup, ProwlarrClient, ProwlarrError, ProwlarrTimeoutError, header_safe
 from registration import dump_records, load_records
@@ -50,6 +50,10 @@ KEEP_CREATED = 5  # backups made by create-backup; older ones the charm made are
 BACKUP_TIMEOUT = 300.0  # seconds for Prowlarr's Backup command (a large database takes time)
 SYNC_TIMEOUT = 60.0
 RESTART_TIMEOUT = 60.0
+NOT_WITH_POSTGRESQL = (
+    "Prowlarr's data is in PostgreSQL: restore it with postgresql-k8s's backups "
+    "(Prowlarr's own backups are of its SQLite data)"
+)
 
 BACKUPS_DIR = f"{CONFIG_DIR}/Backups"
 PRE_REFRESH_DIR = f"{BACKUPS_DIR}/pre-refresh"
@@ -470,6 +474,8 @@ def run(
         return create(client, memory, unit)
     if action == "list-backups":
         return listing(client, workload)
+    if memory.raw(DATABASE_CHOICE) == "postgresql":  # database.py: the data is in PostgreSQL
+        raise BackupError(NOT_WITH_POSTGRESQL)
     backup_id = params.get("id")
     if not isinstance(backup_id, int):
         raise BackupError("give the backup's id (see list-backups)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -32,11 +33,14 @@ import ops
 from charms.prowlarr_k8s.v0.media_indexer import secret_unique_id
 from pydantic import BaseModel, ConfigDict, Field
 
+import ingress
+import probe
 from api_key import CONTENT_KEY, SECRET_LABEL
 from capability import Report
-from memory import APPLICATIONS, DATABASE, HOST_CONFIG, Memory
+from charm_config import InvalidConfigError, load_config
+from memory import API_KEY_SECRET, APPLICATIONS, DATABASE_CHOICE, HOST_CONFIG, Memory
 from problem import Problem
-from workload import CONFIG_DIR, PostgresSettings, Workload, WorkloadError, WorkloadSpec
+from workload import CONFIG_DIR, PORT, PostgresSettings, Workload, WorkloadError, WorkloadSpec
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ REQUESTED_SECRETS = ("username", "password", "tls", "tls-ca", "uris", "read-only
 USER_SECRET_FIELD = "secret-user"  # noqa: S105 - a field name
 DEFAULT_PORT = 5432
 
-CHOICE = DATABASE  # peer-databag key: "postgresql" once the application has switched
+CHOICE = DATABASE_CHOICE  # peer-databag key: "postgresql" once the application has switched
 POSTGRESQL = "postgresql"
 # Ledgers and fingerprints a new, empty database makes stale: what the charm created in
 # Prowlarr is created again. (Capabilities with ledgers of their own add their keys here.)
@@ -90,6 +94,12 @@ class ProviderData(BaseModel):
 def requirer_data() -> dict[str, str]:
     """The leader's app databag: the database to create and the fields wanted in a secret."""
     return {"database": MAIN_DB, "requested-secrets": json.dumps(list(REQUESTED_SECRETS))}
+
+
+def refresh_events(on: ops.CharmEvents) -> list[ops.BoundEvent]:
+    """The events after which the charm's reconcile must run for this capability."""
+    events = on[RELATION]
+    return [events.relation_created, events.relation_changed, events.relation_broken]
 
 
 def request(relation: ops.Relation, app: ops.Application) -> bool:
@@ -173,13 +183,19 @@ def _credentials(
     return content.get("username", ""), content.get("password", "")
 
 
-def is_credentials_secret(model: ops.Model, secret_id: str) -> bool:
-    """Whether `secret_id` is the provider's credentials secret (for secret-changed)."""
-    relation = model.get_relation(RELATION)
-    if relation is None or not secret_id:
+def follows_secret(model: ops.Model, secret: ops.Secret) -> bool:
+    """Whether a secret-changed must reconcile this unit.
+
+    It must for the provider's credentials, and on a non-leader for Prowlarr's key (only a
+    standby reads it, and its config.xml follows it).
+    """
+    if not secret.id:
         return False
-    published = relation.data[relation.app].get(USER_SECRET_FIELD, "")
-    return bool(published) and secret_unique_id(published) == secret_unique_id(secret_id)
+    if secret.label == SECRET_LABEL:
+        return not model.unit.is_leader()
+    relation = model.get_relation(RELATION)
+    published = relation.data[relation.app].get(USER_SECRET_FIELD, "") if relation else ""
+    return bool(published) and secret_unique_id(published) == secret_unique_id(secret.id)
 
 
 # --------------------------------------------------------------------------- the decision
@@ -242,7 +258,12 @@ class DatabaseReport(Report):
     """The database step's report, and what the rest of the reconcile must do."""
 
     role: Role = Role.SQLITE
-    restarted: bool = False  # Prowlarr was restarted to load new settings
+    restarted: bool = False  # Prowlarr was stopped to start again with new settings
+
+    @property
+    def runs(self) -> bool:
+        """Whether the reconcile goes on to start (or keep) Prowlarr on this unit."""
+        return self.role in (Role.SQLITE, Role.POSTGRESQL)
 
 
 def has_sqlite_data(workload: Workload) -> bool:
@@ -251,30 +272,31 @@ def has_sqlite_data(workload: Workload) -> bool:
 
 
 def reconcile(
-    model: ops.Model,
-    workload: Workload,
-    memory: Memory,
-    spec: WorkloadSpec,
-    *,
-    own_secret_id: str = "",
+    model: ops.Model, workload: Workload, memory: Memory, spec: WorkloadSpec
 ) -> DatabaseReport:
     """Request the database, decide this unit's role and put config.xml and Pebble in line.
 
     Runs before Prowlarr is ensured: config.xml must hold the settings before Prowlarr starts.
-    The report's `role` tells the reconcile what follows: SQLITE and POSTGRESQL go on as
-    usual (start or keep Prowlarr), STANDBY and HOLD stop here.
+    The report's `runs` tells the reconcile whether to go on and start (or keep) Prowlarr;
+    a standby, or a unit without its database, stops here. Without the relation and before
+    any switch it touches nothing.
     """
     leader = model.unit.is_leader()
     relation = model.get_relation(RELATION)
     if leader and relation is not None:
         request(relation, model.app)
-    offer = offered(model, own_secret_id)
-    report = DatabaseReport(capability="database")
+    switched = chosen(memory)
+    offer = offered(model, memory.mapping(API_KEY_SECRET).get("id", ""))
+    report = DatabaseReport(capability="database", state="SQLite (/config/prowlarr.db)")
+    if not switched and not offer.related:
+        return report
+    if not model.storages.get(probe.STORAGE):
+        report.role = Role.HOLD
+        report.wait("waiting for the config storage")
+        return report
     try:
-        sqlite_data = leader and offer.related and not chosen(memory) and has_sqlite_data(workload)
-        decision = decide(
-            leader=leader, switched=chosen(memory), offer=offer, sqlite_data=sqlite_data
-        )
+        sqlite_data = leader and offer.related and not switched and has_sqlite_data(workload)
+        decision = decide(leader=leader, switched=switched, offer=offer, sqlite_data=sqlite_data)
         report.role = decision.role
         if decision.problem is not None:
             report.add(decision.problem)
@@ -286,6 +308,21 @@ def reconcile(
         report.role = Role.HOLD
         report.wait(str(e))
     return report
+
+
+def stand_by(
+    model: ops.Model, workload: Workload, memory: Memory, options: Mapping[str, object]
+) -> Report:
+    """A non-leader: with PostgreSQL, a standby ready to take over; else idle, as with SQLite."""
+    if not chosen(memory):
+        return probe.stand_by(model, workload)
+    ingress.request(model, None, PORT)  # the ingress' health check keeps traffic away
+    try:
+        config = load_config(options)
+    except InvalidConfigError as e:
+        return Report("database", problems=[Problem(str(e), waiting=False)])
+    exposed, _ = ingress.reconcile(model)
+    return reconcile(model, workload, memory, probe.spec_for(config, exposed))
 
 
 def _apply(
@@ -300,7 +337,6 @@ def _apply(
     """Make config.xml and Pebble what the decision says; fill in the report's state."""
     settings = offer.settings
     if decision.role is Role.SQLITE:
-        report.state = "SQLite (/config/prowlarr.db)"
         return
     if decision.role is Role.HOLD:
         report.state = "none: Prowlarr is not started"
@@ -325,8 +361,9 @@ def _apply(
     if not running:
         _take_over_key(model, workload, spec)
     if workload.set_postgres(settings) and running:
+        # Stopped here, started by the workload step, which then waits for it: one restart.
         logger.info("the PostgreSQL settings changed: restarting Prowlarr to load them")
-        workload.restart()
+        workload.stop()
         report.restarted = True
     report.state = where
 
@@ -432,15 +469,26 @@ def use_sqlite(model: ops.Model, workload: Workload, memory: Memory) -> dict[str
     }
 
 
-def restore_refused(memory: Memory) -> str:
-    """Why `restore-backup` must not run now ("" when it may).
+ACTIONS = ("use-postgresql", "use-sqlite")
 
-    Prowlarr's backups are of its SQLite data; restoring one while the data is in PostgreSQL
-    would bring back a config.xml without the connection and start Prowlarr on stale SQLite.
+
+def run(
+    action: str,
+    model: ops.Model,
+    workload: Workload,
+    memory: Memory,
+    reconcile: Callable[[], None],
+) -> dict[str, str]:
+    """use-postgresql or use-sqlite, then the reconcile that starts Prowlarr; the results.
+
+    Raises DatabaseError saying why nothing was switched.
     """
-    if chosen(memory):
-        return (
-            "Prowlarr's data is in PostgreSQL: restore it with postgresql-k8s's backups "
-            "(Prowlarr's own backups are of its SQLite data)"
-        )
-    return ""
+    switch = use_postgresql if action == "use-postgresql" else use_sqlite
+    results = switch(model, workload, memory)
+    reconcile()
+    try:
+        running = workload.is_running()
+    except WorkloadError:
+        running = False
+    results["prowlarr"] = "running" if running else "not running: see juju status"
+    return results

@@ -20,7 +20,7 @@ PUBLISHED = "published"  # relation id -> digest of the media-indexer data grant
 API_KEY_SECRET = "api-key-secret"  # noqa: S105 - a key name: {"id", "rotation"} of the secret
 HOST_CONFIG = "host-config"  # capability -> fingerprint of the host settings it applied
 BACKUPS = "backups"  # id -> name of each Prowlarr backup create-backup made (pruning)
-DATABASE = "database"  # "postgresql" once the application keeps its data there (database.py)
+DATABASE_CHOICE = "database"  # "postgresql" once the app keeps its data there (database.py)
 
 
 class Memory:
