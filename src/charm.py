@@ -20,6 +20,7 @@ from charms.prowlarr_k8s.v0.media_indexer import (
 import api_key
 import auth
 import backup
+import database
 import host_config
 import ingress
 import managers
@@ -68,6 +69,7 @@ class ProwlarrCharm(ops.CharmBase):
             *probe.refresh_events(self.on),
             *managers.refresh_events(self.on, self.media_indexer),
             *ingress.refresh_events(self.on),
+            *database.refresh_events(self.on),
             self.on[PEER_RELATION].relation_changed,
             *refresh_events(self.on),
         ):
@@ -82,6 +84,8 @@ class ProwlarrCharm(ops.CharmBase):
             (self.on.restore_backup_action, self._on_prowlarr_action),
             (self.on.skip_pre_refresh_backup_action, self._on_skip_pre_refresh),
             (self.on.report_action, self._on_report),
+            (self.on.use_postgresql_action, self._on_prowlarr_action),
+            (self.on.use_sqlite_action, self._on_prowlarr_action),
         ):
             framework.observe(action, handler)
         framework.observe(self.on.secret_changed, self._on_secret_changed)
@@ -93,8 +97,10 @@ class ProwlarrCharm(ops.CharmBase):
     def _reconcile(self, event: ops.EventBase | None = None) -> None:
         """Bring the workload, the secret, the relations and Prowlarr in line; idempotent."""
         reports = self._reports = []
+        memory = Memory.of(self.model, PEER_RELATION)
         if not self.unit.is_leader():
-            reports += [probe.stand_by(self.model, self.workload), self._observe(None)]
+            standby = database.stand_by(self.model, self.workload, memory, self.config)
+            reports += [standby, self._observe(None)]
             return
         try:
             config = load_config(self.config)
@@ -105,6 +111,9 @@ class ProwlarrCharm(ops.CharmBase):
         reports.append(found)
         spec = probe.spec_for(config, exposed)
         ingress.request(self.model, spec.url_base, PORT)
+        reports.append(db := database.reconcile(self.model, self.workload, memory, spec))
+        if not db.runs:
+            return
         started = probe.ensure(
             self.workload,
             spec,
@@ -116,7 +125,6 @@ class ProwlarrCharm(ops.CharmBase):
             return
         self._open_port()
         key = started.ensured.config.api_key
-        memory = Memory.of(self.model, PEER_RELATION)
         policy = config.api_key_rotation.policy
         secret, found = api_key.reconcile(self.model, key, policy, memory)
         reports.append(found)
@@ -182,8 +190,10 @@ class ProwlarrCharm(ops.CharmBase):
     # ----------------------------------------------------------------- secrets
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
-        """The operator's UI credentials changed (media managers' keys: see api_key_changed)."""
-        if auth.is_login_secret(self.config, _changed_secret(event)):
+        """The login, the database credentials or (standby) the key changed; not managers'."""
+        if database.follows_secret(self.model, event.secret) or auth.is_login_secret(
+            self.config, _changed_secret(event)
+        ):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
@@ -224,12 +234,18 @@ class ProwlarrCharm(ops.CharmBase):
                 self._reconcile()
 
     def _on_prowlarr_action(self, event: ops.ActionEvent) -> None:
-        """sync-indexers and the backup actions: registration.py and backup.py do the work."""
+        """sync-indexers, backup and database actions: their capability module does the work."""
         action = _action_name(event)
         if not self._leader_only(event):
             return
         prefix = "" if action == "sync-indexers" else f"{action}: "
+        memory = Memory.of(self.model, PEER_RELATION)
         try:
+            if action in database.ACTIONS:
+                event.set_results(
+                    database.run(action, self.model, self.workload, memory, self._reconcile)
+                )
+                return
             prowlarr, _, spec = probe.running(self.model, self.workload, self.config, usable=True)
             with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
                 if action == "sync-indexers":
@@ -240,13 +256,15 @@ class ProwlarrCharm(ops.CharmBase):
                         client,
                         self.workload,
                         spec,
-                        memory=Memory.of(self.model, PEER_RELATION),
+                        memory=memory,
                         unit=self.unit.name,
                         params=event.params,
                         key_before=prowlarr.api_key,
                         reconcile=self._reconcile,
                     )
-        except (probe.UnavailableError, backup.BackupError, registration.SyncError) as e:
+        except (probe.UnavailableError, backup.BackupError, database.DatabaseError) as e:
+            event.fail(f"{prefix}{e}")
+        except registration.SyncError as e:
             event.fail(f"{prefix}{e}")
         except ProwlarrError as e:
             event.fail(f"{prefix}Prowlarr: {e}")
