@@ -19,6 +19,7 @@ import pytest
 from ops import testing
 
 import database
+import probe
 from charm import ProwlarrCharm
 from tests.unit.conftest import (
     MODEL_UUID,
@@ -270,19 +271,6 @@ def test_rotated_credentials_reach_config_xml_with_one_restart(
     assert_password_hidden(ctx, out, logged)
 
 
-def test_unreachable_database_leaves_prowlarr_down_and_says_so(
-    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, server: FakePostgres
-):
-    server.reachable = False
-    relation = pg_relation()
-    state = make_state(config_dir, relations=[relation], secrets=[credentials()])
-
-    out = ctx.run(ctx.on.pebble_ready(state.get_container("prowlarr")), state)
-
-    assert not prowlarr.running, "Prowlarr exits after its retries"
-    assert out.unit_status.name == "waiting"
-
-
 # ------------------------------------------------------------------ switching an existing install
 
 
@@ -458,3 +446,65 @@ def test_without_postgresql_the_non_leader_stays_blocked(ctx: Ctx, config_dir: P
     assert out.unit_status == testing.BlockedStatus(
         "standby: Prowlarr runs on the leader only; scale back to 1 unit"
     )
+
+
+# ------------------------------------------------------------------ report, backups, no database
+
+
+def test_report_names_the_database_and_never_the_password(
+    ctx: Ctx,
+    config_dir: Path,
+    prowlarr: FakeProwlarr,
+    server: FakePostgres,
+    logged: pytest.LogCaptureFixture,
+):
+    run_on_postgresql(prowlarr, config_dir)
+
+    out = ctx.run(ctx.on.action("report"), postgresql_deployment(config_dir, pg_relation()))
+
+    results = dict(ctx.action_results or {})
+    assert results["database"] == f"PostgreSQL prowlarr-main at {HOST}:5432"
+    assert results["problems"] == "none"
+    assert_password_hidden(ctx, out, logged)
+
+
+def test_restore_backup_is_refused_while_the_data_is_in_postgresql(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, server: FakePostgres
+):
+    run_on_postgresql(prowlarr, config_dir)
+    boots = prowlarr.boots
+
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(
+            ctx.on.action("restore-backup", params={"id": 1597773633}),
+            postgresql_deployment(config_dir, pg_relation()),
+        )
+
+    assert "restore it with postgresql-k8s's backups" in failure.value.message
+    assert prowlarr.boots == boots and prowlarr.database_backend == "postgresql"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"reachable": False}, {"users": {USER: "another-password"}}],
+    ids=["down", "password"],
+)
+def test_without_its_database_prowlarr_stays_down_and_the_password_unsaid(
+    ctx: Ctx,
+    config_dir: Path,
+    prowlarr: FakeProwlarr,
+    server: FakePostgres,
+    logged: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: dict[str, object],
+):
+    monkeypatch.setattr(probe, "STARTUP_WAIT", 0.2)  # the hook waits for a start that fails
+    for name, value in fault.items():
+        setattr(server, name, value)
+    state = make_state(config_dir, relations=[pg_relation()], secrets=[credentials()])
+
+    out = ctx.run(ctx.on.pebble_ready(state.get_container("prowlarr")), state)
+
+    assert not prowlarr.running, "Prowlarr exits after its retries, or at once on a password"
+    assert out.unit_status == testing.WaitingStatus("Prowlarr is starting")
+    assert_password_hidden(ctx, out, logged)
