@@ -171,8 +171,9 @@ def standby_layer(spec: WorkloadSpec) -> pebble.Layer:
 
     The service does not start on a replan. Both checks are at the `ready` level: the standby's
     pod is not ready (Kubernetes takes it out of the Service's endpoints), yet nothing at the
-    `alive` level fails, so the kubelet does not restart its container. Taking over adds the
-    layer of `pebble_layer`, which puts the `alive` check back.
+    `alive` level fails, so the kubelet does not restart its container. Pebble's
+    on-check-failure acts only on a running service, so the failing checks do not start it.
+    Taking over adds the layer of `pebble_layer`, which puts the `alive` check back.
     """
     service = _service(spec)
     service["startup"] = "disabled"

@@ -441,6 +441,25 @@ def test_leader_flip_the_new_leader_takes_over_with_the_same_key_the_old_one_sto
         second.close()
 
 
+def test_a_steady_standby_writes_nothing(
+    ctx: Ctx,
+    owned_config_dir: Path,
+    prowlarr: FakeProwlarr,
+    server: FakePostgres,
+    calls: CallRecorder,
+):
+    state = unit_state(owned_config_dir, leader=False)
+    first = ctx.run(ctx.on.update_status(), state)
+    calls.reset()
+
+    out = ctx.run(ctx.on.update_status(), first)
+
+    assert calls.writes() == {}, "no push, no layer"
+    assert calls.calls["pebble-stop"] == calls.calls["pebble-start"] == 0
+    assert out.unit_status == testing.ActiveStatus(STANDBY)
+    assert not prowlarr.running and prowlarr.boots == 0
+
+
 def test_without_postgresql_the_non_leader_stays_blocked(ctx: Ctx, config_dir: Path):
     out = ctx.run(ctx.on.update_status(), make_state(config_dir, leader=False))
     assert out.unit_status == testing.BlockedStatus(
