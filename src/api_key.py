@@ -149,12 +149,25 @@ def ensure_secret(
 
     With the secret's ID and rotation policy remembered, a steady hook costs one secret-get:
     the tracked revision is the latest one, since only this leader writes it and it tracks each
-    revision it writes. Returns the secret with its ID set.
+    revision it writes. The memory is only a hint (a hand-edited databag, a restore of another
+    model's data): a remembered secret is checked to be this charm's own before it is written,
+    else the one with the label is used. Returns the secret with its ID set.
     """
     memory = memory or Memory(None)
     remembered = memory.mapping(API_KEY_SECRET)
     content = {CONTENT_KEY: api_key}
     secret = _remembered_secret(model, remembered.get("id", ""))
+    # Before a write only: a write to someone else's secret fails, or changes it.
+    if (
+        secret is not None
+        and not _holds(secret, content, remembered, policy)
+        and not _is_own(secret)
+    ):
+        logger.warning(
+            "the remembered ID of %s names another secret; looking it up by its label",
+            SECRET_LABEL,
+        )
+        secret, remembered = None, {}
     if secret is None:
         try:
             found = model.get_secret(label=SECRET_LABEL)
@@ -185,13 +198,43 @@ def ensure_secret(
 
 
 def _remembered_secret(model: ops.Model, secret_id: str) -> ops.Secret | None:
-    """The secret by the ID remembered for it; None when there is none or it is gone."""
+    """The secret by the ID remembered for it; None when there is none or it cannot be read.
+
+    Read by ID only, never with a label: reading someone else's secret with our label would
+    relabel it (PITFALLS §11).
+    """
     if not secret_id:
         return None
     try:
         return model.get_secret(id=secret_id)
-    except ops.SecretNotFoundError:
+    except ops.ModelError:  # not found, or another app's secret not granted to us
         return None
+
+
+def _holds(
+    secret: ops.Secret,
+    content: dict[str, str],
+    remembered: dict[str, str],
+    policy: ops.SecretRotate,
+) -> bool:
+    """Whether the secret needs no write: the key and the rotation policy are as wanted.
+
+    Costs no hook tool: the content was read with the secret.
+    """
+    return secret.get_content() == content and remembered.get("rotation") == policy.value
+
+
+def _is_own(secret: ops.Secret) -> bool:
+    """Whether `secret` is this application's key secret: its owner's metadata, our label.
+
+    secret-info-get answers only the owner (and, for app secrets, its leader): for a secret
+    another application owns, Juju says "not found". One hook tool, paid only before a write.
+    """
+    try:
+        info = secret.get_info()
+    except ops.ModelError:
+        return False
+    return info.label == SECRET_LABEL
 
 
 def find_secret(model: ops.Model) -> tuple[ops.Secret, ops.SecretInfo] | None:

@@ -25,7 +25,7 @@ from charms.prowlarr_k8s.v0.media_indexer import secret_unique_id
 
 from capability import Hook, Report
 from host_config import LOGIN, HostSettings, Want
-from memory import HOST_CONFIG
+from memory import HOST_CONFIG, Memory
 from prowlarr import ProwlarrClient, ProwlarrError
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,23 @@ def where(model: ops.Model, option: str) -> dict[str, str]:
     return {"secret-id": secret_id, "show-command": f"juju show-secret --reveal {secret_id}"}
 
 
-def is_login_secret(options: Mapping[str, object], changed_secret: str) -> bool:
-    """Whether a secret-changed (of the secret with this unique ID) is about the login."""
+def login_secret_changed(
+    secret: ops.Secret, options: Mapping[str, object], memory: Memory
+) -> bool:
+    """Whether a secret-changed is about the `ui-credentials` secret; then keep the news.
+
+    Juju announces a revision once. So the new revision is tracked at once, and the login the
+    charm applied is forgotten (by the leader, whose memory it is): a Prowlarr that cannot take
+    it now gets it at the first hook where it answers, however many hooks later.
+    """
     option = str(options.get(OPTION) or "").strip()
-    return bool(option and changed_secret) and changed_secret == secret_unique_id(option)
+    if not option or not secret.id or secret_unique_id(secret.id) != secret_unique_id(option):
+        return False
+    try:
+        secret.get_content(refresh=True)
+    except ops.ModelError as e:  # revoked meanwhile: the reconcile says so
+        logger.warning("cannot read the new revision of %s: %s", OPTION, e)
+    applied = memory.mapping(HOST_CONFIG)
+    if applied.pop(LOGIN, None) is not None:
+        memory.put_mapping(HOST_CONFIG, applied)
+    return True

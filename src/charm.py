@@ -12,7 +12,6 @@ import logging
 
 import ops
 from charms.prowlarr_k8s.v0.media_indexer import (
-    ApiKeyChangedEvent,
     MediaIndexerProvider,
     secret_unique_id,
 )
@@ -160,8 +159,7 @@ class ProwlarrCharm(ops.CharmBase):
             schedule, backups = backup.wanted(config.backup_interval, config.backup_retention)
             wants = [want for want in (login, ingress.link(hook.external_url), schedule) if want]
             reports += [found, backups, host_config.reconcile(client, memory, wants)]
-            refresh = event.relation_id if isinstance(event, ApiKeyChangedEvent) else None
-            reports.append(managers.reconcile(hook, self.media_indexer, refresh))
+            reports.append(managers.reconcile(hook, self.media_indexer))
 
     def _observe(self, exporter: ExporterInput | None) -> Report:
         """COS metrics, logs, dashboard and alert rules (observability.py)."""
@@ -191,8 +189,9 @@ class ProwlarrCharm(ops.CharmBase):
 
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
         """The login, the database credentials or (standby) the key changed; not managers'."""
-        if database.follows_secret(self.model, event.secret) or auth.is_login_secret(
-            self.config, _changed_secret(event)
+        memory = Memory.of(self.model, PEER_RELATION) if self.unit.is_leader() else Memory(None)
+        if auth.login_secret_changed(event.secret, self.config, memory) or (
+            database.follows_secret(self.model, event.secret)
         ):
             self._reconcile(event)
 

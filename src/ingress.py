@@ -126,7 +126,7 @@ def read_url(provider_app_data: Mapping[str, str]) -> IngressUrl | None:
     try:
         url_base = parse_url_base(parts.path)
     except ValueError as e:
-        raise IngressError(f"the provider's URL path is {e}") from None
+        raise IngressError(f"the provider's URL path is unusable: {e}") from None
     return IngressUrl(url=url.rstrip("/"), url_base=url_base)
 
 

@@ -47,7 +47,6 @@ class Context:
     prowlarr_url: str  # where managers call Prowlarr back (in-cluster URL + URL base)
     sync_level: str  # Prowlarr's syncLevel for every application
     model_uuid: str
-    refresh_relation: int | None = None  # its manager's secret changed: read the latest
 
 
 @dataclass
@@ -119,11 +118,11 @@ def _application(
     data = remote.data
     assert data is not None  # noqa: S101 - claims keeps only valid data
     name = _name(remote)
-    result = provider.get_api_key(
-        remote.relation,
-        data.api_key_secret_id,
-        refresh=remote.relation.id == context.refresh_relation,
-    )
+    # The tracked revision: the library tracks the latest one each time secret-changed
+    # announces it, even in a hook that ended before registration (Prowlarr down).
+    # No refresh: on secret-changed the media-indexer library tracks the new revision itself,
+    # so a plain read gets it, however many hooks later Prowlarr is back to apply it.
+    result = provider.get_api_key(remote.relation, data.api_key_secret_id, refresh=False)
     if result.status is ApiKeyStatus.NOT_GRANTED:
         if _from_another_model(data.api_key_secret_id, context.model_uuid):
             message = (
@@ -178,9 +177,7 @@ def publish(
     memory.put_mapping(PUBLISHED, published)
 
 
-def reconcile(
-    hook: Hook, provider: MediaIndexerProvider, refresh_relation: int | None = None
-) -> Report:
+def reconcile(hook: Hook, provider: MediaIndexerProvider) -> Report:
     """Register each related media manager as a Prowlarr application (registration.py)."""
     report = Report("applications")
     if not hook.memory.available:
@@ -193,7 +190,6 @@ def reconcile(
         prowlarr_url=hook.prowlarr_url,
         sync_level=hook.config.sync_level.prowlarr,
         model_uuid=hook.model.uuid,
-        refresh_relation=refresh_relation,
     )
     found = wanted(provider, context, records)
     report.add(*found.problems)

@@ -201,6 +201,22 @@ def _layer_in_plan(plan: pebble.Plan, url_base: str) -> bool:
     return True
 
 
+def _keep_running(container: ops.Container, problems: list[Problem]) -> None:
+    """Start exportarr when its service is planned but not running; say why when it fails.
+
+    Raises pebble.Error when Pebble cannot be asked.
+    """
+    service = container.get_services(EXPORTARR_SERVICE).get(EXPORTARR_SERVICE)
+    if service is None or service.is_running():
+        return
+    logger.warning("exportarr was not running (stopped by hand?): starting it")
+    try:
+        container.start(EXPORTARR_SERVICE)
+    except pebble.ChangeError as e:
+        logger.warning("exportarr does not start: %s", e.err)
+        problems.append(Problem(f"starting exportarr failed: {e.err}"))
+
+
 # --------------------------------------------------------------------------- prometheus_scrape
 
 
@@ -460,7 +476,9 @@ class Observability:
         recreation may reset too; then the plan is empty as well (if only the charm container
         lost it, the file is pushed once more, harmlessly). Either way a recreated pod gets the
         file again, and a steady hook (same key, service in the plan) pushes nothing and
-        restarts nothing, without reading the file back.
+        restarts nothing, without reading the file back. Like Prowlarr's, the service is
+        started again when it is not running (Pebble does not restart a service someone
+        stopped by hand): one more Pebble call per hook, only with a metrics relation.
         """
         if not container.can_connect():
             problems.append(Problem(WAITING_FOR_EXPORTARR))
@@ -472,6 +490,7 @@ class Observability:
             key_current = not fresh and applied.key_fingerprint == wanted
             layer_current = _layer_in_plan(plan, exporter.url_base)
             if key_current and layer_current:
+                _keep_running(container, problems)
                 return wanted
             if not key_current:
                 container.push(

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, TypedDict
+from urllib.parse import unquote
 
 import ops
 from ops import pebble
@@ -73,9 +74,16 @@ def parse_url_base(value: str) -> str:
     """Normalise a URL base ("", "/base" or "/a/b"); ValueError when it is no plain URL path.
 
     A full URL, a query, a fragment, spaces or empty segments are refused: Prowlarr would take
-    some of them, but no client can build a URL on them.
+    some of them, but no client can build a URL on them. So are `.` and `..` segments, encoded
+    or not: clients and Kestrel remove them before routing (RFC 3986 §5.2.4), so Prowlarr's
+    URL base would never match and every request would get a 307 (PITFALLS §16).
     """
     normalised = normalize_url_base(value)
+    if any(unquote(segment) in (".", "..") for segment in normalised.split("/")):
+        raise ValueError(
+            "'.' and '..' segments are removed by clients, so Prowlarr would redirect "
+            "every request"
+        )
     if not _URL_BASE.fullmatch(normalised):
         raise ValueError("not a plain URL path such as /prowlarr")
     return normalised

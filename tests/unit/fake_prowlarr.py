@@ -906,6 +906,25 @@ class _Call:
     body: bytes
 
 
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 on a decoded path, as Kestrel does before routing (PITFALLS §16).
+
+    So a URL base with a `.` or `..` segment never matches any request: every one gets a 307.
+    """
+    segments = path.split("/")
+    out: list[str] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+            continue
+        out.append(segment)
+    return "/".join(out) or "/"
+
+
 def _json_response(
     status: int, payload: object, headers: Mapping[str, str] | None = None
 ) -> _Response:
@@ -1194,7 +1213,8 @@ class FakeProwlarr:
     """A fake Prowlarr process serving HTTP on 127.0.0.1 (ephemeral port) from a daemon thread.
 
     The port is bound at construction; `start()` plays the process start (reads config.xml).
-    Switches tests may set at any time: `starting_requests`, `fail_status`, `unreachable`,
+    Switches tests may set at any time: `starting_requests`, `fail_status`, `failing_routes`
+    ("METHOD /path" -> the status only that endpoint answers), `unreachable`,
     `failing_commands`, `stuck_commands` (started, never finished), `command_delay` and
     `command_duration` (seconds, 0 allowed), `reset_writes_config` (False: ResetApiKey changes
     the key in memory only), `slow` (SlowRule list), `drop_next` (the next N requests lose their
@@ -1221,6 +1241,7 @@ class FakeProwlarr:
         self._next_command_id = 1
         self.starting_requests = 0
         self.fail_status: int | None = None
+        self.failing_routes: dict[str, int] = {}  # "GET /api/v1/applications" -> 500
         self.unreachable: set[str] = set()
         self.failing_commands: set[str] = set()
         self.stuck_commands: set[str] = set()
@@ -1713,7 +1734,7 @@ class FakeProwlarr:
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> _Incoming:
         split = urlsplit(target)
-        raw_path = unquote(split.path) or "/"
+        raw_path = _remove_dot_segments(unquote(split.path) or "/")
         path, under_base = raw_path, True
         base = self.url_base
         if base and raw_path.lower() == base.lower():
@@ -1789,8 +1810,10 @@ class FakeProwlarr:
             return _Response(307, b"", {"Location": f"{self.url_base}{req.raw_path}{query}"})
         if not _accepts_json(req.headers.get("accept", "")):
             return _Response(406)
-        if self.fail_status is not None and not req.anonymous:
-            status = self.fail_status
+        status = self.fail_status
+        if status is None:  # or only this endpoint fails, the others answer
+            status = self.failing_routes.get(f"{req.method} {req.path}")
+        if status is not None and not req.anonymous:
             body = b"" if status == 401 else b'{"message": "fake failure"}'
             return _Response(status, body, {"Content-Type": "application/json"} if body else {})
         return None

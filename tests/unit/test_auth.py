@@ -332,3 +332,38 @@ def test_no_password_or_key_anywhere(
     text = "\n".join(seen)
     for secret in secrets:
         assert secret and secret not in text
+
+
+def test_a_new_login_announced_while_prowlarr_fails_is_applied_once_it_answers(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, caplog: pytest.LogCaptureFixture
+):
+    """Juju announces a revision once: a change Prowlarr could not take then is not lost."""
+    started(prowlarr, config_dir)
+    secret = user_secret()
+    state = steady_state(config_dir, config={"ui-credentials": USER_SECRET_ID})
+    state = dataclasses.replace(state, secrets={*state.secrets, secret})
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert logged_in(prowlarr, "operator", OPERATOR_PASSWORD)
+    changed = dataclasses.replace(
+        secret, latest_content={"username": "operator", "password": "the passphrase after"}
+    )
+    state = dataclasses.replace(
+        out, secrets={s for s in out.secrets if s.id != secret.id} | {changed}
+    )
+
+    prowlarr.failing_routes["GET /api/v1/applications"] = 500
+    during = ctx.run(ctx.on.secret_changed(changed), state)
+    assert during.unit_status.name == "waiting"
+    assert logged_in(prowlarr, "operator", OPERATOR_PASSWORD), "not applied during the outage"
+
+    prowlarr.failing_routes.clear()
+    later = ctx.run(ctx.on.update_status(), ctx.run(ctx.on.update_status(), during))
+
+    assert logged_in(prowlarr, "operator", "the passphrase after")
+    assert not logged_in(prowlarr, "operator", OPERATOR_PASSWORD)
+    assert later.unit_status.name == "active"
+    prowlarr.clear_requests()
+    ctx.run(ctx.on.update_status(), later)
+    assert host_config_puts(prowlarr) == [], "applied once"
+    for record in caplog.records:
+        assert "the passphrase after" not in record.getMessage()

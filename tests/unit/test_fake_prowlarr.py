@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
@@ -389,6 +390,34 @@ def test_url_base_redirects_requests_without_it(fake: FakeProwlarr) -> None:
         f"{fake.url}{status_path}", headers={"X-Api-Key": fake.api_key}, follow_redirects=True
     )
     assert followed.status_code == 200
+
+
+@pytest.mark.parametrize("base", ["media/../prowlarr", "./prowlarr", "media/%2e%2e/prowlarr"])
+def test_a_url_base_with_dot_segments_matches_no_request(fake: FakeProwlarr, base: str) -> None:
+    write_config(fake, f"<UrlBase>{base}</UrlBase>")
+    fake.start()
+    key = {"X-Api-Key": fake.api_key}
+    path = f"/{base}/api/v1/system/status"
+    connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    try:  # the path as written, not normalised by a client: Kestrel normalises it itself
+        connection.request("GET", path, headers=key)
+        status = connection.getresponse().status
+    finally:
+        connection.close()
+
+    assert status == 307
+    assert http_get(f"{fake.url}{path}", headers=key).status_code == 307, "a normalising client"
+    assert http_get(f"{fake.url}/ping").status_code == 307
+
+
+def test_one_failing_route_fails_alone(running: FakeProwlarr) -> None:
+    running.failing_routes["GET /api/v1/applications"] = 500
+    key = {"X-Api-Key": running.api_key}
+
+    assert http_get(f"{running.url}/api/v1/applications", headers=key).status_code == 500
+    assert http_get(f"{running.url}/api/v1/system/status", headers=key).status_code == 200
+    assert http_get(f"{running.url}/ping").status_code == 200
+    assert http_get(f"{running.url}/api/v1/applications").status_code == 401, "auth first"
 
 
 def test_url_base_change_needs_a_restart(running: FakeProwlarr) -> None:

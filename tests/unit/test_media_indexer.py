@@ -901,6 +901,33 @@ def test_a_deferred_api_key_changed_keeps_its_relation_id():
     assert charm.keys[7].api_key == ROTATED_KEY
 
 
+def test_an_announced_revision_is_tracked_even_when_the_charm_reads_nothing_then():
+    prowlarr = testing.Relation(
+        "media-indexer",
+        id=7,
+        remote_app_name="prowlarr",
+        remote_app_data={"config": provider_json()},
+    )
+    rotated = testing.Secret(
+        {"api-key": PROWLARR_KEY}, latest_content={"api-key": ROTATED_KEY}, id=PROWLARR_SECRET_ID
+    )
+    ctx = requirer_ctx()
+
+    out, charm = run(  # the charm defers: it reads no key in this hook
+        ctx,
+        ctx.on.secret_changed(rotated),
+        state(relations={prowlarr}, secrets={rotated}, config={"defer-key-events": True}),
+    )
+
+    assert charm.seen == [("deferred", 7)]
+    assert out.get_secret(id=PROWLARR_SECRET_ID).tracked_content == {"api-key": ROTATED_KEY}
+    with ctx(ctx.on.update_status(), dataclasses.replace(out, deferred=[])) as mgr:
+        relation = mgr.charm.model.get_relation("media-indexer", 7)
+        assert relation is not None
+        result = mgr.charm.indexer.get_api_key(relation, PROWLARR_SECRET_ID, refresh=False)
+    assert result.api_key == ROTATED_KEY, "a later hook reads it without refresh"
+
+
 def test_an_ungranted_secret_is_not_available_and_raises_nothing():
     prowlarr = testing.Relation(
         "media-indexer",

@@ -125,7 +125,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version
-LIBPATCH = 2
+LIBPATCH = 3
 
 PYDEPS = ["pydantic>=2,<3"]
 
@@ -219,11 +219,13 @@ def _check_api_url(value: str) -> str:
 
 
 def _check_secret_id(value: str) -> str:
-    """Accept any non-blank secret ID; its format differs between Juju versions."""
+    """Accept any ID that names a secret (not a bare `secret:`); its format varies by Juju."""
     if not value.strip():
         raise ValueError("secret ID must not be empty")
     if _has_control_chars(value):
         raise ValueError("secret ID must not contain control characters")
+    if not secret_unique_id(value):
+        raise ValueError("secret ID names no secret")
     return value
 
 
@@ -484,9 +486,11 @@ class _MediaIndexerEndpoint(ops.Object):
         """Read the other side's API key through the secret it granted to `relation`.
 
         The secret is read by ID. With `refresh` (the default) the latest revision is read and
-        tracked; without it, the revision this unit tracks, one hook tool call cheaper. The
-        tracked revision is the latest unless a `secret-changed` (`api_key_changed`) for it is
-        on its way, so a charm may read without refresh except when handling that event.
+        tracked; without it, the revision this unit tracks, one hook tool call cheaper. When
+        `secret-changed` announces a new revision, this library moves the tracking to it before
+        emitting `api_key_changed`, whether or not the charm can use the key in that hook: so
+        the tracked revision is the latest announced one, and a charm may always read without
+        refresh, including hooks later (Juju sends `secret-changed` once per revision).
         Never raises for a missing grant, never logs the key.
 
         Args:
@@ -597,10 +601,22 @@ class _MediaIndexerEndpoint(ops.Object):
         changed = event.secret.id
         if not changed:
             return
-        for relation in self.relations:
-            published = self._remote_secret_id(relation)
-            if published and secret_unique_id(published) == secret_unique_id(changed):
-                self.on.api_key_changed.emit(relation.id)
+        relations = [
+            relation.id
+            for relation in self.relations
+            if (published := self._remote_secret_id(relation))
+            and secret_unique_id(published) == secret_unique_id(changed)
+        ]
+        if not relations:
+            return
+        # Juju announces a revision once: track it now, so a charm that cannot use the key in
+        # this hook (its workload down) still reads this revision in later hooks.
+        try:
+            event.secret.get_content(refresh=True)
+        except ops.ModelError as e:  # not granted (any more), or removed: nothing to follow
+            logger.debug("Cannot read the changed secret of relation(s) %s: %s", relations, e)
+        for relation_id in relations:
+            self.on.api_key_changed.emit(relation_id)
 
 
 class _InvalidDataError(Exception):
