@@ -481,11 +481,14 @@ def run(
 ) -> dict[str, str]:
     """use-postgresql or use-sqlite, then the reconcile that starts Prowlarr; the results.
 
-    Raises DatabaseError saying why nothing was switched.
+    Raises DatabaseError saying why nothing was switched, after the reconcile has started
+    Prowlarr again where it was (a switch that failed half-way has stopped it).
     """
     switch = use_postgresql if action == "use-postgresql" else use_sqlite
-    results = switch(model, workload, memory)
-    reconcile()
+    try:
+        results = switch(model, workload, memory)
+    finally:
+        reconcile()
     try:
         running = workload.is_running()
     except WorkloadError:

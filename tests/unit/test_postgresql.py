@@ -332,6 +332,28 @@ def test_use_postgresql_without_a_database_fails_and_changes_nothing(
     assert prowlarr.running and prowlarr.database_backend == "sqlite"
 
 
+def test_a_switch_that_fails_half_way_leaves_prowlarr_running_on_sqlite(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, server: FakePostgres
+):
+    started(prowlarr, config_dir)
+    (config_dir / "Backups").write_text("not a directory")  # the copy cannot be made
+    relation = pg_relation()
+    state = postgresql_deployment(
+        config_dir, relation, peer=testing.PeerRelation("prowlarr-peers", id=900)
+    )
+
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("use-postgresql"), state)
+
+    assert failure.value.message.startswith("use-postgresql: not switched: ")
+    assert prowlarr.running and prowlarr.database_backend == "sqlite", "started again"
+    assert "PostgresHost" not in config_xml(config_dir)
+    out = failure.value.state
+    assert isinstance(out, testing.State)
+    assert "database" not in peer_data(out)
+    assert out.unit_status == testing.BlockedStatus(database.HAS_SQLITE)
+
+
 def test_relation_removed_blocks_with_the_way_back_and_use_sqlite_takes_it(
     ctx: Ctx,
     config_dir: Path,
