@@ -346,6 +346,7 @@ def test_a_switch_that_fails_half_way_leaves_prowlarr_running_on_sqlite(
         ctx.run(ctx.on.action("use-postgresql"), state)
 
     assert failure.value.message.startswith("use-postgresql: not switched: ")
+    assert PASSWORD not in failure.value.message
     assert prowlarr.running and prowlarr.database_backend == "sqlite", "started again"
     assert "PostgresHost" not in config_xml(config_dir)
     out = failure.value.state
@@ -392,6 +393,7 @@ def test_use_sqlite_is_refused_while_the_relation_provides_a_database(
         ctx.run(ctx.on.action("use-sqlite"), postgresql_deployment(config_dir, pg_relation()))
 
     assert "remove it first" in failure.value.message
+    assert PASSWORD not in failure.value.message
     assert prowlarr.database_backend == "postgresql"
 
 
