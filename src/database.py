@@ -369,9 +369,19 @@ def _apply(
 
 
 def _shared_key(model: ops.Model) -> str | None:
-    """Prowlarr's key from the app secret (readable by every unit of the application)."""
+    """Prowlarr's key from the app secret (readable by every unit of the application).
+
+    The latest revision is tracked (refresh), so that old revisions can be removed; where Juju
+    refuses a refresh to this unit, the latest is peeked at.
+    """
     try:
-        content = model.get_secret(label=SECRET_LABEL).get_content(refresh=True)
+        secret = model.get_secret(label=SECRET_LABEL)
+        try:
+            content = secret.get_content(refresh=True)
+        except ops.SecretNotFoundError:
+            raise
+        except ops.ModelError:
+            content = secret.peek_content()
     except (ops.SecretNotFoundError, ops.ModelError):
         return None
     return content.get(CONTENT_KEY) or None

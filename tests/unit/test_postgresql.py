@@ -484,6 +484,24 @@ def test_a_steady_standby_writes_nothing(
     assert not prowlarr.running and prowlarr.boots == 0
 
 
+def test_a_standby_refused_a_refresh_of_the_key_secret_peeks_at_it(
+    ctx: Ctx, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    original = ops.Secret.get_content
+
+    def get_content(self: ops.Secret, *, refresh: bool = False) -> dict[str, str]:
+        if refresh and self.label == "prowlarr-api-key":
+            raise ops.ModelError("ERROR secret owner cannot use --refresh")
+        return original(self, refresh=refresh)
+
+    monkeypatch.setattr(ops.Secret, "get_content", get_content)
+
+    out = ctx.run(ctx.on.update_status(), unit_state(config_dir, leader=False))
+
+    assert out.unit_status == testing.ActiveStatus(STANDBY)
+    assert config_xml(config_dir)["ApiKey"] == USER_KEY
+
+
 def test_without_postgresql_the_non_leader_stays_blocked(ctx: Ctx, config_dir: Path):
     out = ctx.run(ctx.on.update_status(), make_state(config_dir, leader=False))
     assert out.unit_status == testing.BlockedStatus(
