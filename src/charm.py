@@ -117,7 +117,7 @@ class ProwlarrCharm(ops.CharmBase):
             self.workload,
             spec,
             storage=bool(self.model.storages.get(probe.STORAGE)),
-            pre_refresh_copy=not self._skip_pre_refresh_copy,
+            pre_refresh_copy=not self._skip_pre_refresh_copy and db.on_sqlite,
         )
         reports.append(started.report)
         if started.ensured is None:

@@ -265,6 +265,11 @@ class DatabaseReport(Report):
         """Whether the reconcile goes on to start (or keep) Prowlarr on this unit."""
         return self.role in (Role.SQLITE, Role.POSTGRESQL)
 
+    @property
+    def on_sqlite(self) -> bool:
+        """Whether Prowlarr's data is in /config: only then is a pre-refresh copy worth it."""
+        return self.role is Role.SQLITE
+
 
 def has_sqlite_data(workload: Workload) -> bool:
     """Whether Prowlarr has ever run on SQLite here (its database file is in /config)."""

@@ -182,7 +182,7 @@ def test_non_leader_writes_no_request(ctx: Ctx, config_dir: Path):
 
 def postgresql_deployment(config_dir: Path, relation: testing.Relation, **kwargs: Any):
     """A leader already running Prowlarr on PostgreSQL, as a previous hook left it."""
-    container = prowlarr_container(
+    container = kwargs.pop("container", None) or prowlarr_container(
         config_dir,
         layers=running_layer(),
         service_statuses={"prowlarr": ops.pebble.ServiceStatus.ACTIVE},
@@ -269,6 +269,26 @@ def test_rotated_credentials_reach_config_xml_with_one_restart(
     assert prowlarr.boots == boots + 1 and prowlarr.running
     assert out.unit_status.name == "active"
     assert_password_hidden(ctx, out, logged)
+
+
+def test_a_new_pod_on_postgresql_makes_no_copy_of_the_stale_sqlite_files(
+    ctx: Ctx, config_dir: Path, prowlarr: FakeProwlarr, server: FakePostgres
+):
+    run_on_postgresql(prowlarr, config_dir)
+    prowlarr.stop()
+    (config_dir / "prowlarr.db").write_text("{}")  # left from before the switch
+    relation = pg_relation()
+    state = postgresql_deployment(
+        config_dir,
+        relation,
+        container=prowlarr_container(config_dir),  # an empty plan
+    )
+
+    out = ctx.run(ctx.on.pebble_ready(state.get_container("prowlarr")), state)
+
+    assert prowlarr.running and prowlarr.database_backend == "postgresql"
+    assert not (config_dir / "Backups" / "pre-refresh").exists(), "the data is in PostgreSQL"
+    assert out.unit_status.name == "active"
 
 
 # ------------------------------------------------------------------ switching an existing install
