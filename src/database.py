@@ -71,6 +71,7 @@ GONE = (
     "the switch"
 )
 WAITING = f"waiting for postgresql-k8s to provide the {MAIN_DB} database"
+STANDBY_WAITING = "standby: waiting for the database relation (PostgreSQL)"
 
 
 class DatabaseError(Exception):
@@ -233,6 +234,8 @@ def decide(*, leader: bool, switched: bool, offer: Offer, sqlite_data: bool) -> 
         return Decision(Role.POSTGRESQL if leader else Role.STANDBY)
     if offer.related:
         return Decision(Role.HOLD, problem=Problem(offer.waiting or WAITING))
+    if not leader:  # the leader says what to do; a new unit sees the relation a hook later
+        return Decision(Role.HOLD, stop=True, problem=Problem(STANDBY_WAITING))
     return Decision(Role.HOLD, stop=True, problem=Problem(GONE, waiting=False))
 
 

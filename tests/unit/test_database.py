@@ -115,12 +115,13 @@ def test_settings_never_show_the_password():
             True,
             Decision(Role.HOLD, stop=True, problem=Problem(database.GONE, waiting=False)),
         ),
+        # A non-leader stops too, and leaves the way back to the leader's status.
         (
             False,
             True,
             UNRELATED,
             False,
-            Decision(Role.HOLD, stop=True, problem=Problem(database.GONE, waiting=False)),
+            Decision(Role.HOLD, stop=True, problem=Problem(database.STANDBY_WAITING)),
         ),
     ],
 )
