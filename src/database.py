@@ -261,7 +261,6 @@ class DatabaseReport(Report):
     """The database step's report, and what the rest of the reconcile must do."""
 
     role: Role = Role.SQLITE
-    restarted: bool = False  # Prowlarr was stopped to start again with new settings
 
     @property
     def runs(self) -> bool:
@@ -372,7 +371,6 @@ def _apply(
         # Stopped here, started by the workload step, which then waits for it: one restart.
         logger.info("the PostgreSQL settings changed: restarting Prowlarr to load them")
         workload.stop()
-        report.restarted = True
     report.state = where
 
 
