@@ -346,7 +346,7 @@ def _apply(
     if decision.role is Role.SQLITE:
         return
     if decision.role is Role.HOLD:
-        report.state = "none: Prowlarr is not started"
+        report.state = "no database: Prowlarr is stopped" if decision.stop else WAITING
         if decision.stop and workload.is_running():
             logger.info("stopping Prowlarr: its database relation is gone")
             workload.stop()
