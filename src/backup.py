@@ -24,14 +24,14 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import flaresolverr
 from api_key import SECRET_LABEL
-from capability import Report
+from capability import ActionError, Report
 from host_config import HostSettings, Want
-from memory import APPLICATIONS, BACKUPS, HOST_CONFIG, Memory
+from memory import APPLICATIONS, BACKUPS, DATABASE_CHOICE, HOST_CONFIG, Memory
 from problem import Problem
 from prowlarr import Backup, ProwlarrClient, ProwlarrError, ProwlarrTimeoutError, header_safe
 from registration import dump_records, load_records
@@ -46,6 +46,7 @@ from workload import (
 
 logger = logging.getLogger(__name__)
 
+ACTIONS = ("create-backup", "list-backups", "restore-backup")
 BACKUP_COMMAND = "Backup"
 SYNC_COMMAND = "ApplicationIndexerSync"
 MANUAL = "manual"
@@ -53,6 +54,10 @@ KEEP_CREATED = 5  # backups made by create-backup; older ones the charm made are
 BACKUP_TIMEOUT = 300.0  # seconds for Prowlarr's Backup command (a large database takes time)
 SYNC_TIMEOUT = 60.0
 RESTART_TIMEOUT = 60.0
+NOT_WITH_POSTGRESQL = (
+    "Prowlarr's data is in PostgreSQL: restore it with postgresql-k8s's backups "
+    "(Prowlarr's own backups are of its SQLite data)"
+)
 
 BACKUPS_DIR = f"{CONFIG_DIR}/Backups"  # Prowlarr's default backupFolder; the charm's own copies
 PRE_REFRESH_DIR = f"{BACKUPS_DIR}/pre-refresh"
@@ -65,7 +70,7 @@ MANIFEST = "manifest.json"
 _COPY_NAME = re.compile(r"(?P<time>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?")
 
 
-class BackupError(Exception):
+class BackupError(ActionError):
     """A backup action could not complete; the message says which step (never a key)."""
 
 
@@ -467,31 +472,40 @@ def skip_copy(workload: Workload, start: Callable[[], list[Problem]]) -> dict[st
     return {"started": "Prowlarr, without a pre-refresh copy"}
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What a backup action is given: its parameters, the memory, the unit, the key before."""
+
+    params: Mapping[str, object]
+    memory: Memory
+    unit: str
+    key_before: str = field(repr=False)  # Prowlarr's key before a restore
+    reconcile: Callable[[], None] = lambda: None  # the charm's, between a restore and its sync
+
+
 def run(
     action: str,
     client: ProwlarrClient,
     workload: Workload,
     spec: WorkloadSpec,
-    *,
-    memory: Memory,
-    unit: str,
-    params: Mapping[str, object],
-    key_before: str,
-    reconcile: Callable[[], None],
+    ask: Ask,
 ) -> dict[str, object]:
     """create-backup, list-backups or restore-backup; the action's results.
 
-    `reconcile` runs between a restore and the sync that follows it, so that the restored key,
-    applications and host settings are the charm's again; `key_before` is the key Prowlarr had
-    (to tell whether the restore brought another). Raises BackupError or ProwlarrError.
+    `ask.reconcile` runs between a restore and the sync that follows it, so that the restored key,
+    applications and host settings are the charm's again; `ask.key_before` is the key Prowlarr
+    had (to tell whether the restore brought another). Raises BackupError or ProwlarrError.
     """
+    memory, params = ask.memory, ask.params
     if action == "create-backup":
-        return create(client, memory, unit)
+        return create(client, memory, ask.unit)
     if action == "list-backups":
         return listing(client, workload)
+    if memory.raw(DATABASE_CHOICE) == "postgresql":  # database.py: the data is in PostgreSQL
+        raise BackupError(NOT_WITH_POSTGRESQL)
     backup_id = params.get("id")
     if not isinstance(backup_id, int):
         raise BackupError("give the backup's id (see list-backups)")
     restored = restore(client, workload, spec, backup_id, memory)
-    reconcile()
-    return after_restore(workload, spec, restored, key_before)
+    ask.reconcile()
+    return after_restore(workload, spec, restored, ask.key_before)

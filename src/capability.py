@@ -25,6 +25,10 @@ from prowlarr import Application, ProwlarrClient
 from workload import Workload
 
 
+class ActionError(Exception):
+    """An action of a capability could not complete; the message says why (never a secret)."""
+
+
 @dataclass
 class Facts:
     """What earlier capabilities found that later ones need, filled in the reconcile's order."""

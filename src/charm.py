@@ -16,6 +16,7 @@ from charms.prowlarr_k8s.v0.media_indexer import MediaIndexerProvider, secret_un
 import api_key
 import auth
 import backup
+import database
 import flaresolverr
 import host_config
 import indexers
@@ -24,7 +25,7 @@ import managers
 import probe
 import registration
 import status
-from capability import Facts, Hook, Report
+from capability import ActionError, Facts, Hook, Report
 from charm_config import InvalidConfigError, load_config
 from memory import Memory
 from observability import ExporterInput, Observability, refresh_events
@@ -38,6 +39,8 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 PEER_RELATION = "prowlarr-peers"
+# Actions on Prowlarr's API or data: their modules do the work (see _on_prowlarr_action).
+PROWLARR_ACTIONS = ("sync-indexers", *backup.ACTIONS, *indexers.ACTIONS, *database.ACTIONS)
 LEADER_ONLY = "{action} runs on the leader unit only (the one marked * in juju status)"
 
 
@@ -67,36 +70,31 @@ class ProwlarrCharm(ops.CharmBase):
             *managers.refresh_events(self.on, self.media_indexer),
             *ingress.refresh_events(self.on),
             *flaresolverr.refresh_events(self.on),
+            *database.refresh_events(self.on),
             self.on[PEER_RELATION].relation_changed,
             *refresh_events(self.on),
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
         for action, handler in (
-            (self.on.rotate_api_key_action, self._on_rotate_api_key),
-            (self.on.sync_indexers_action, self._on_prowlarr_action),
-            (self.on.get_ui_credentials_action, self._on_get_ui_credentials),
-            (self.on.create_backup_action, self._on_prowlarr_action),
-            (self.on.list_backups_action, self._on_prowlarr_action),
-            (self.on.restore_backup_action, self._on_prowlarr_action),
-            (self.on.skip_pre_refresh_backup_action, self._on_skip_pre_refresh),
-            (self.on.report_action, self._on_report),
-            (self.on.list_definitions_action, self._on_prowlarr_action),
-            (self.on.indexer_schema_action, self._on_prowlarr_action),
-            (self.on.test_indexers_action, self._on_prowlarr_action),
+            ("rotate-api-key", self._on_rotate_api_key),
+            ("get-ui-credentials", self._on_get_ui_credentials),
+            ("skip-pre-refresh-backup", self._on_skip_pre_refresh),
+            ("report", self._on_report),
+            *((name, self._on_prowlarr_action) for name in PROWLARR_ACTIONS),
         ):
-            framework.observe(action, handler)
+            framework.observe(getattr(self.on, f"{action.replace('-', '_')}_action"), handler)
         framework.observe(self.on.secret_changed, self._on_secret_changed)
         framework.observe(self.on.secret_rotate, self._on_secret_rotate)
         framework.observe(self.on.secret_remove, self._on_secret_remove)
 
-    # ----------------------------------------------------------------- reconcile
-
     def _reconcile(self, event: ops.EventBase | None = None) -> None:
         """Bring the workload, the secret, the relations and Prowlarr in line; idempotent."""
         reports = self._reports = []
+        memory = Memory.of(self.model, PEER_RELATION)
         if not self.unit.is_leader():
-            reports += [probe.stand_by(self.model, self.workload), self._observe(None)]
+            standby = database.stand_by(self.model, self.workload, memory, self.config)
+            reports += [standby, self._observe(None)]
             return
         try:
             config = load_config(self.config)
@@ -107,18 +105,20 @@ class ProwlarrCharm(ops.CharmBase):
         reports.append(found)
         spec = probe.spec_for(config, exposed)
         ingress.request(self.model, spec.url_base, PORT)
+        reports.append(db := database.reconcile(self.model, self.workload, memory, spec))
+        if not db.runs:
+            return
         started = probe.ensure(
             self.workload,
             spec,
             storage=bool(self.model.storages.get(probe.STORAGE)),
-            pre_refresh_copy=not self._skip_pre_refresh_copy,
+            pre_refresh_copy=not self._skip_pre_refresh_copy and db.on_sqlite,
         )
         reports.append(started.report)
         if started.ensured is None:
             return
         self._open_port()
         key = started.ensured.config.api_key
-        memory = Memory.of(self.model, PEER_RELATION)
         policy = config.api_key_rotation.policy
         secret, found = api_key.reconcile(self.model, key, policy, memory)
         reports.append(found)
@@ -182,13 +182,12 @@ class ProwlarrCharm(ops.CharmBase):
         if self._reports is not None:  # else nothing was reconciled: keep the current status
             event.add_status(status.unit_status(self._reports, self.app.name))
 
-    # ----------------------------------------------------------------- secrets
-
     def _on_secret_changed(self, event: ops.SecretChangedEvent) -> None:
-        """The UI login's or an indexer's secret changed (managers' keys: see api_key_changed)."""
+        """The login's, an indexer's or the database's secret changed (managers': the library)."""
         memory = Memory.of(self.model, PEER_RELATION) if self.unit.is_leader() else Memory(None)
         login = auth.login_secret_changed(event.secret, self.config, memory)
-        if login or indexers.uses_secret(self.config, _changed_secret(event)):
+        used = indexers.uses_secret(self.config, _changed_secret(event))
+        if login or used or database.follows_secret(self.model, event.secret):
             self._reconcile(event)
 
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
@@ -204,18 +203,11 @@ class ProwlarrCharm(ops.CharmBase):
             logger.info("removing obsolete revision %d of %s", event.revision, event.secret.label)
             event.remove_revision()
 
-    # ----------------------------------------------------------------- actions
-
     def _rotate(self) -> api_key.Rotated:
-        before, config, spec = probe.running(self.model, self.workload, self.config)
-        return api_key.rotate_and_store(
-            self.model,
-            self.workload,
-            spec,
-            before.api_key,
-            policy=config.api_key_rotation.policy,
-            memory=Memory.of(self.model, PEER_RELATION),
-        )
+        old, config, spec = probe.running(self.model, self.workload, self.config)
+        memory, policy = Memory.of(self.model, PEER_RELATION), config.api_key_rotation.policy
+        rotate = api_key.rotate_and_store
+        return rotate(self.model, self.workload, spec, old.api_key, policy=policy, memory=memory)
 
     def _on_rotate_api_key(self, event: ops.ActionEvent) -> None:
         if self._leader_only(event):
@@ -229,34 +221,29 @@ class ProwlarrCharm(ops.CharmBase):
                 self._reconcile()
 
     def _on_prowlarr_action(self, event: ops.ActionEvent) -> None:
-        """sync-indexers, the backup and the indexer actions: their modules do the work."""
+        """sync-indexers, the backup, indexer and database actions: their modules do the work."""
         action = _action_name(event)
         if not self._leader_only(event):
             return
         prefix = "" if action == "sync-indexers" else f"{action}: "
+        memory = Memory.of(self.model, PEER_RELATION)
         try:
+            if action in database.ACTIONS:
+                results = database.run(action, self.model, self.workload, memory, self._reconcile)
+                event.set_results(results)
+                return
             prowlarr, _, spec = probe.running(self.model, self.workload, self.config, usable=True)
             with ProwlarrClient(prowlarr.api_key, spec.url_base) as client:
                 if action == "sync-indexers":
                     results = registration.sync_indexers(client)
                 elif action in indexers.ACTIONS:
-                    memory = Memory.of(self.model, PEER_RELATION)
                     results = indexers.run_action(action, client, memory, event.params)
                 else:
-                    results = backup.run(
-                        action,
-                        client,
-                        self.workload,
-                        spec,
-                        memory=Memory.of(self.model, PEER_RELATION),
-                        unit=self.unit.name,
-                        params=event.params,
-                        key_before=prowlarr.api_key,
-                        reconcile=self._reconcile,
+                    ask = backup.Ask(
+                        event.params, memory, self.unit.name, prowlarr.api_key, self._reconcile
                     )
-        except (probe.UnavailableError, backup.BackupError, registration.SyncError) as e:
-            event.fail(f"{prefix}{e}")
-        except indexers.IndexerActionError as e:
+                    results = backup.run(action, client, self.workload, spec, ask)
+        except ActionError as e:
             event.fail(f"{prefix}{e}")
         except ProwlarrError as e:
             event.fail(f"{prefix}Prowlarr: {e}")

@@ -45,7 +45,7 @@ from pydantic import (
 
 import flaresolverr
 import tags as tag_labels
-from capability import Hook, Report
+from capability import ActionError, Hook, Report
 from memory import INDEXERS, Memory
 from problem import Problem
 from prowlarr import (
@@ -701,7 +701,7 @@ def uses_secret(options: Mapping[str, object], changed_secret: str) -> bool:
 # --------------------------------------------------------------------------- actions
 
 
-class IndexerActionError(Exception):
+class IndexerActionError(ActionError):
     """An action cannot do what it was asked; the message says why (never a secret)."""
 
 

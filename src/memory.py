@@ -22,6 +22,7 @@ HOST_CONFIG = "host-config"  # capability -> fingerprint of the host settings it
 BACKUPS = "backups"  # id -> name of each Prowlarr backup create-backup made (pruning)
 INDEXERS = "indexers"  # name -> indexers.IndexerRecord: the indexers the option declares
 FLARESOLVERR = "flaresolverr"  # {"id", "fingerprint"} of the FlareSolverr proxy the charm owns
+DATABASE_CHOICE = "database"  # "postgresql" once the app keeps its data there (database.py)
 
 
 class Memory:

@@ -20,7 +20,7 @@ import ops
 import ingress
 from api_key import UNUSABLE_KEY
 from backup import PreRefreshCopy
-from capability import Report
+from capability import ActionError, Report
 from charm_config import CharmConfig, InvalidConfigError, load_config
 from prowlarr import (
     Application,
@@ -203,7 +203,7 @@ def spec_for(config: CharmConfig, exposed: ingress.IngressUrl | None) -> Workloa
     return WorkloadSpec(log_level=config.log_level, url_base=url_base)
 
 
-class UnavailableError(Exception):
+class UnavailableError(ActionError):
     """An action cannot reach Prowlarr; the message says why (never the key)."""
 
 

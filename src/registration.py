@@ -24,6 +24,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from capability import ActionError
 from prowlarr import (
     Application,
     ProwlarrClient,
@@ -385,7 +386,7 @@ SYNC_COMMAND = "ApplicationIndexerSync"
 SYNC_TIMEOUT = 60.0
 
 
-class SyncError(Exception):
+class SyncError(ActionError):
     """Prowlarr's forced indexer sync did not complete; the message says how it ended."""
 
 

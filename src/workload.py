@@ -179,6 +179,28 @@ def pebble_layer(spec: WorkloadSpec) -> pebble.Layer:
     return pebble.Layer(layer)
 
 
+def standby_layer(spec: WorkloadSpec) -> pebble.Layer:
+    """The layer of a standby unit: Prowlarr planned but not started, ready to take over.
+
+    The service does not start on a replan. Both checks are at the `ready` level: the standby's
+    pod is not ready (Kubernetes takes it out of the Service's endpoints), yet nothing at the
+    `alive` level fails, so the kubelet does not restart its container. Pebble's
+    on-check-failure acts only on a running service, so the failing checks do not start it.
+    Taking over adds the layer of `pebble_layer`, which puts the `alive` check back.
+    """
+    service = _service(spec)
+    service["startup"] = "disabled"
+    checks = _checks(spec)
+    checks["alive"]["level"] = "ready"
+    layer: pebble.LayerDict = {
+        "summary": "Prowlarr (standby)",
+        "description": "Prowlarr, stopped on a standby unit until it becomes the leader",
+        "services": {SERVICE_NAME: service},
+        "checks": checks,
+    }
+    return pebble.Layer(layer)
+
+
 def plan_covers(current: Mapping[str, object], desired: Mapping[str, object]) -> bool:
     """Tell whether `current` (from the plan) has every value `desired` sets.
 
@@ -354,6 +376,79 @@ def render_config_xml(existing: str | bytes | None, api_key: str, url_base: str 
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
+# --------------------------------------------------------------------------- PostgreSQL
+
+# config.xml elements Prowlarr reads its PostgreSQL settings from (ConfigFileProvider, read at
+# start, never written back); LogDbEnabled off, as nothing creates the log database.
+POSTGRES_ELEMENTS = (
+    "PostgresHost",
+    "PostgresPort",
+    "PostgresUser",
+    "PostgresPassword",
+    "PostgresMainDb",
+)
+LOG_DB_ELEMENT = "LogDbEnabled"
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """Where Prowlarr's main database is: config.xml holds it, the layer never does."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    main_db: str
+
+    def elements(self) -> dict[str, str]:
+        """The config.xml elements that hold these settings (the log database off)."""
+        return {
+            "PostgresHost": self.host,
+            "PostgresPort": str(self.port),
+            "PostgresUser": self.user,
+            "PostgresPassword": self.password,
+            "PostgresMainDb": self.main_db,
+            LOG_DB_ELEMENT: "False",
+        }
+
+
+def parse_postgres(text: str | bytes) -> PostgresSettings | None:
+    """The PostgreSQL settings config.xml holds; None when Prowlarr would use SQLite.
+
+    Prowlarr uses PostgreSQL when PostgresHost is set. Raises ConfigXmlError for a corrupt file.
+    """
+    root = _parse_root(text)
+    host = _single_text(root, "PostgresHost")
+    if not host:
+        return None
+    port = _single_text(root, "PostgresPort") or "5432"
+    return PostgresSettings(
+        host=host,
+        port=int(port) if port.isdigit() else 0,
+        user=_single_text(root, "PostgresUser") or "",
+        password=_single_text(root, "PostgresPassword") or "",
+        main_db=_single_text(root, "PostgresMainDb") or "",
+    )
+
+
+def render_postgres(existing: str | bytes, settings: PostgresSettings | None) -> str:
+    """Return config.xml with `settings` (or, for None, without any PostgreSQL setting).
+
+    Every other element is kept. Raises ConfigXmlError for a corrupt file.
+    """
+    root = _parse_root(existing)
+    if settings is None:
+        parents = {child: parent for parent in root.iter() for child in parent}
+        for name in (*POSTGRES_ELEMENTS, "PostgresLogDb", LOG_DB_ELEMENT):
+            for element in list(root.iter(name)):
+                parents[element].remove(element)
+    else:
+        for name, value in settings.elements().items():
+            _set_single(root, name, value)
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
 # --------------------------------------------------------------------------- Pebble workload
 
 
@@ -452,6 +547,68 @@ class Workload:
                         being_written=True,
                     ) from None
             time.sleep(CONFIG_READ_DELAY)
+
+    def read_postgres(self) -> PostgresSettings | None:
+        """The PostgreSQL settings in config.xml (None: SQLite). Raises WorkloadError."""
+        existing = self._pull_config()
+        return None if existing is None else parse_postgres(existing)
+
+    def set_postgres(self, settings: PostgresSettings | None) -> bool:
+        """Make config.xml hold `settings` (None: none); return whether the file was written.
+
+        The file is written (owned by abc, mode 0600) only when it differs. Raises WorkloadError.
+        """
+        existing = self._pull_config()
+        if existing is None and settings is None:
+            return False
+        current = None if existing is None else parse_postgres(existing)
+        if existing is not None and current == settings and self._log_db_matches(existing):
+            return False
+        self.ensure_ownership()
+        self._push_config(render_postgres(existing or "<Config/>", settings))
+        return True
+
+    @staticmethod
+    def _log_db_matches(existing: bytes) -> bool:
+        """Whether LogDbEnabled is as the PostgreSQL settings need it (False) or absent."""
+        value = _single_text(_parse_root(existing), LOG_DB_ELEMENT)
+        settings = parse_postgres(existing)
+        return (value or "").lower() == "false" if settings is not None else value is None
+
+    def ensure_standby(self, spec: WorkloadSpec, api_key: str) -> bool:
+        """Keep this unit ready to take over; return whether anything changed.
+
+        config.xml holds `api_key`, the standby layer is planned, Prowlarr is stopped. The
+        PostgreSQL settings are `set_postgres`'s, put in place first. Raises WorkloadError.
+        """
+        existing = self._pull_config()
+        before = None if existing is None else parse_config_xml(existing)
+        changed = False
+        if before is None or before.api_key != api_key or before.url_base != spec.url_base:
+            self.ensure_ownership()
+            self._push_config(render_config_xml(existing, api_key, spec.url_base))
+            changed = True
+        if not self._standby_planned(spec):
+            with _pebble("planning Prowlarr on this standby unit"):
+                self.container.add_layer(SERVICE_NAME, standby_layer(spec), combine=True)
+            changed = True
+        if self.is_running():
+            logger.info("stopping Prowlarr: this unit is a standby")
+            self.stop()
+            changed = True
+        return changed
+
+    def _standby_planned(self, spec: WorkloadSpec) -> bool:
+        with _pebble("reading the Pebble plan"):
+            plan = self.container.get_plan()
+        layer = standby_layer(spec)
+        service = plan.services.get(SERVICE_NAME)
+        wanted = layer.services[SERVICE_NAME].to_dict()
+        same = service is not None and plan_covers(service.to_dict(), wanted)
+        for name, check in layer.checks.items():
+            current = plan.checks.get(name)
+            same = same and current is not None and plan_covers(current.to_dict(), check.to_dict())
+        return same
 
     def write_api_key(self, api_key: str, spec: WorkloadSpec) -> None:
         """Put a new key into config.xml (for a restart to load); raises WorkloadError."""

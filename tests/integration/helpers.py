@@ -479,3 +479,46 @@ async def fake_radarr_stats(ops_test: OpsTest) -> dict[str, int]:
     assert outcome.results.get("running") == "true", "the tester's fake Radarr API is not running"
     counters = {name: value for name, value in outcome.results.items() if name != "return-code"}
     return {name: int(value) for name, value in counters.items() if value.isdigit()}
+
+
+# -- PostgreSQL and the standby -------------------------------------------------------------------
+
+POSTGRESQL = "postgresql-k8s"
+POSTGRESQL_CHANNEL = "16/stable"
+DATABASE_ENDPOINT = "database"
+STANDBY_STATUS = "standby: ready to take over (PostgreSQL)"
+SQLITE_COPIES = "/config/Backups/sqlite"
+
+
+async def database_password(ops_test: OpsTest, unit: str = PROWLARR_UNIT) -> RevealedKey:
+    """The password postgresql-k8s gave Prowlarr, read from its `secret-user` (admin view)."""
+    _, shown = await show_unit(ops_test, unit)
+    for raw in as_list(shown.get("relation-info", []), "relation-info"):
+        info = as_dict(raw, "relation-info entry")
+        if info.get("endpoint") == DATABASE_ENDPOINT:
+            secret_id = str(as_dict(info.get("application-data") or {}).get("secret-user", ""))
+            assert secret_id, "postgresql-k8s answered with its credentials secret"
+            return RevealedKey((await reveal_fields(ops_test, secret_id))["password"])
+    raise AssertionError(f"{unit} has no {DATABASE_ENDPOINT} relation")
+
+
+async def config_xml_has(ops_test: OpsTest, element: str, unit: str = PROWLARR_UNIT) -> bool:
+    """Whether config.xml holds a non-empty `element` (its value never leaves the container)."""
+    command = f"grep -c '<{element}>[^<]' /config/config.xml || true"
+    out = await juju(
+        ops_test, "ssh", "--pty=false", "--container", PROWLARR_CONTAINER, unit, command
+    )
+    return int(out.strip() or 0) > 0
+
+
+async def pebble_services(ops_test: OpsTest, unit: str) -> str:
+    """`pebble services` of the Prowlarr container, asked from the charm container."""
+    socket = f"/charm/containers/{PROWLARR_CONTAINER}/pebble.socket"
+    return await juju(
+        ops_test, "ssh", "--pty=false", unit, f"PEBBLE_SOCKET={socket} /charm/bin/pebble services"
+    )
+
+
+def pod_name(unit: str) -> str:
+    """The pod of a unit: prowlarr/1 runs in prowlarr-1."""
+    return unit.replace("/", "-")

@@ -19,17 +19,23 @@ from pathlib import Path
 
 import pytest
 from lightkube import Client
+from lightkube.resources.core_v1 import Pod
+from lightkube.resources.discovery_v1 import EndpointSlice
 from pytest_operator.plugin import OpsTest
 
 from tests.integration.helpers import (
     ENDPOINT,
     INSTANCE_NAME,
     MANUAL_BACKUPS,
+    POSTGRESQL,
+    POSTGRESQL_CHANNEL,
     PRE_REFRESH_COPIES,
     PROWLARR,
     PROWLARR_PORT,
     PROWLARR_UNIT,
     SECRET_LABEL,
+    SQLITE_COPIES,
+    STANDBY_STATUS,
     TESTER,
     TESTER_PORT,
     TESTER_SECRET_LABEL,
@@ -39,7 +45,9 @@ from tests.integration.helpers import (
     UI_SECRET_LABEL,
     charm_revision,
     check_prowlarr_key,
+    config_xml_has,
     container_ls,
+    database_password,
     fake_radarr_stats,
     grant_targets,
     http_status_from_prowlarr,
@@ -50,6 +58,9 @@ from tests.integration.helpers import (
     model_name,
     model_of,
     pebble_plan,
+    pebble_services,
+    pod_name,
+    prowlarr_applications,
     prowlarr_ui_status,
     registered_tester,
     reveal,
@@ -618,3 +629,185 @@ async def test_restore_backup_brings_back_the_backup_and_keeps_everything_workin
     assert await registered_tester(ops_test) is not None, "the tester is registered"
     check = await check_prowlarr_key(ops_test)
     assert check["accepted"] == "true", "Prowlarr still accepts the key the tester holds"
+
+
+# -- PostgreSQL and a standby (issue 21) ----------------------------------------------------------
+
+
+@pytest.mark.abort_on_fail
+async def test_integrate_postgresql_waits_for_use_postgresql(ops_test: OpsTest) -> None:
+    """Step 16: deploy postgresql-k8s, integrate: Prowlarr's SQLite data is not moved silently."""
+    await juju(ops_test, "deploy", POSTGRESQL, "--channel", POSTGRESQL_CHANNEL, "--trust")
+    await model_of(ops_test).wait_for_idle(
+        apps=[POSTGRESQL], status="active", timeout=DEPLOY_TIMEOUT
+    )
+
+    await juju(ops_test, "integrate", f"{PROWLARR}:database", f"{POSTGRESQL}:database")
+
+    async def asks_for_the_action() -> bool:
+        unit = (await unit_statuses(ops_test, PROWLARR))[PROWLARR_UNIT]
+        return unit.workload == "blocked" and "use-postgresql" in unit.message
+
+    await wait_until(
+        asks_for_the_action, what="Blocked asking for use-postgresql", timeout=TIMEOUT
+    )
+    assert await registered_tester(ops_test) is not None, "Prowlarr keeps running on SQLite"
+    assert not await config_xml_has(ops_test, "PostgresHost"), "nothing switched yet"
+
+
+@pytest.mark.abort_on_fail
+async def test_use_postgresql_moves_prowlarr_and_registers_the_tester_again(
+    ops_test: OpsTest,
+) -> None:
+    """Step 17: `use-postgresql`: Prowlarr on PostgreSQL, the tester registered again, no leak."""
+    secret = await the_secret(ops_test, SECRET_LABEL)
+
+    switched = await run_action(ops_test, PROWLARR_UNIT, "use-postgresql")
+
+    assert switched.status == "completed", f"use-postgresql completes ({switched.message})"
+    assert switched.results.get("database", "").startswith("PostgreSQL prowlarr-main at ")
+    copy = switched.results.get("sqlite-copy", "")
+    assert copy.startswith(f"{SQLITE_COPIES}/"), f"the SQLite files were copied ({copy!r})"
+    assert "prowlarr.db" in await container_ls(ops_test, copy)
+    assert "prowlarr.db" in await container_ls(ops_test, "/config"), "the originals stay"
+    async with ops_test.fast_forward():
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER, POSTGRESQL], status="active", timeout=TIMEOUT
+        )
+    assert await registered_tester(ops_test) is not None, "the charm registered the tester again"
+    check = await check_prowlarr_key(ops_test)
+    assert check["accepted"] == "true", "the key did not change with the database"
+    assert (await the_secret(ops_test, SECRET_LABEL)).revision == secret.revision
+    assert await config_xml_has(ops_test, "PostgresHost")
+    assert await config_xml_has(ops_test, "PostgresPassword")
+
+    password = await database_password(ops_test)
+    raw_unit, _ = await show_unit(ops_test, PROWLARR_UNIT)
+    places = {
+        "the Pebble plan": await pebble_plan(ops_test, "prowlarr"),
+        "show-unit": raw_unit,
+        "juju status": await juju(ops_test, "status", "--format=json"),
+        "the action results": str(switched.results),
+    }
+    leaked = sorted(where for where, text in places.items() if password.found_in(text))
+    assert leaked == [], f"the database password is in {leaked}"
+
+
+@pytest.mark.abort_on_fail
+async def test_a_second_unit_is_a_standby_out_of_the_service(
+    ops_test: OpsTest, kube: Client
+) -> None:
+    """Step 18: `juju scale-application prowlarr 2`: the new unit stands by, Prowlarr stopped."""
+    await juju(ops_test, "scale-application", PROWLARR, "2")
+    await model_of(ops_test).wait_for_idle(
+        apps=[PROWLARR], status="active", timeout=DEPLOY_TIMEOUT, wait_for_exact_units=2
+    )
+
+    units = await unit_statuses(ops_test, PROWLARR)
+    leader = next(unit for unit in units.values() if unit.leader)
+    standby = next(unit for unit in units.values() if not unit.leader)
+    assert standby.message == STANDBY_STATUS, f"the standby says so ({standby.message!r})"
+    assert leader.synced == 1, "the leader keeps running Prowlarr with the tester registered"
+    plan = await pebble_plan(ops_test, "prowlarr", unit=standby.name)
+    assert "startup: disabled" in plan, "Prowlarr is planned on the standby, not started"
+    services = await pebble_services(ops_test, standby.name)
+    assert "inactive" in services, f"and stopped there ({services!r})"
+    assert await config_xml_has(ops_test, "PostgresHost", unit=standby.name)
+    await assert_service_routes_to(ops_test, kube, leader.name)
+
+
+async def assert_service_routes_to(ops_test: OpsTest, kube: Client, unit: str) -> None:
+    """The Service's ready endpoints are the pod of `unit` only (the standby is not Ready)."""
+
+    async def only_that_pod() -> bool:
+        slices = kube.list(
+            EndpointSlice,
+            namespace=model_name(ops_test),
+            labels={"kubernetes.io/service-name": PROWLARR},
+        )
+        ready = {
+            endpoint.targetRef.name
+            for found in slices
+            for endpoint in found.endpoints or []
+            if endpoint.targetRef is not None
+            and endpoint.conditions is not None
+            and endpoint.conditions.ready
+        }
+        return ready == {pod_name(unit)}
+
+    await wait_until(
+        only_that_pod, what=f"the {PROWLARR} Service to route to {unit} only", timeout=TIMEOUT
+    )
+
+
+@pytest.mark.abort_on_fail
+async def test_the_standby_takes_over_when_the_leader_pod_goes(
+    ops_test: OpsTest, kube: Client
+) -> None:
+    """Step 19: delete the leader's pod: one unit runs Prowlarr with the same key, one stands by.
+
+    Juju moves leadership only once the old leader's lease has run out; whether that happens
+    before the pod is back decides which unit leads afterwards. Either way exactly one runs
+    Prowlarr, with the same key and the tester registered, and the Service routes to it.
+    """
+    secret = await the_secret(ops_test, SECRET_LABEL)
+    key = await reveal(ops_test, secret.id)
+    units = await unit_statuses(ops_test, PROWLARR)
+    leader = next(unit.name for unit in units.values() if unit.leader)
+
+    kube.delete(Pod, name=pod_name(leader), namespace=model_name(ops_test))
+
+    async with ops_test.fast_forward():
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER], status="active", timeout=TIMEOUT, wait_for_exact_units=2
+        )
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+    units = await unit_statuses(ops_test, PROWLARR)
+    running = [unit for unit in units.values() if unit.synced is not None]
+    standing_by = [unit for unit in units.values() if unit.message == STANDBY_STATUS]
+    assert len(running) == 1 and running[0].leader, "the leader, and only it, runs Prowlarr"
+    assert len(standing_by) == 1, "the other unit stands by"
+    assert (await reveal(ops_test, secret.id)).fingerprint == key.fingerprint, "the same key"
+    check = await check_prowlarr_key(ops_test)
+    assert check["accepted"] == "true", "the tester's copy of the key still works"
+    names = [app.name for app in await prowlarr_applications(ops_test, unit=running[0].name)]
+    assert INSTANCE_NAME in names, "the data is the same: the tester is still registered"
+    await assert_service_routes_to(ops_test, kube, running[0].name)
+
+
+@pytest.mark.abort_on_fail
+async def test_scale_back_to_one_unit_on_postgresql(ops_test: OpsTest) -> None:
+    """Step 20: `juju scale-application prowlarr 1`: the remaining unit runs Prowlarr."""
+    await juju(ops_test, "scale-application", PROWLARR, "1")
+    async with ops_test.fast_forward():
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR], status="active", timeout=TIMEOUT, wait_for_exact_units=1
+        )
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+    units = await unit_statuses(ops_test, PROWLARR)
+    assert list(units) == [PROWLARR_UNIT] and units[PROWLARR_UNIT].leader
+
+
+@pytest.mark.abort_on_fail
+async def test_removing_the_database_blocks_until_use_sqlite(ops_test: OpsTest) -> None:
+    """Step 21: remove the relation: Blocked, Prowlarr stopped; `use-sqlite` goes back."""
+    await juju(ops_test, "remove-relation", f"{PROWLARR}:database", POSTGRESQL)
+
+    async def blocked() -> bool:
+        unit = (await unit_statuses(ops_test, PROWLARR))[PROWLARR_UNIT]
+        return unit.workload == "blocked" and "use-sqlite" in unit.message
+
+    await wait_until(blocked, what="Blocked naming use-sqlite", timeout=TIMEOUT)
+    assert "inactive" in await pebble_services(ops_test, PROWLARR_UNIT), "Prowlarr is stopped"
+
+    back = await run_action(ops_test, PROWLARR_UNIT, "use-sqlite")
+
+    assert back.status == "completed", f"use-sqlite completes ({back.message})"
+    async with ops_test.fast_forward():
+        await wait_for_synced(ops_test, 1, timeout=TIMEOUT)
+        await model_of(ops_test).wait_for_idle(
+            apps=[PROWLARR, TESTER], status="active", timeout=TIMEOUT
+        )
+    assert not await config_xml_has(ops_test, "PostgresHost")
+    assert await registered_tester(ops_test) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +96,34 @@ def fake(config_dir: Path) -> Iterator[FakeProwlarr]:
     assert server.internal_errors == [], "the fake Prowlarr itself failed (a bug in the fake)"
 
 
+@dataclass
+class Driven:
+    """The fake Prowlarr that the prowlarr container's Pebble drives and the client reaches.
+
+    One fake per unit: a test of several units switches to the unit's fake before its hook.
+    """
+
+    fake: FakeProwlarr
+    monkeypatch: pytest.MonkeyPatch
+
+    def switch(self, fake: FakeProwlarr) -> None:
+        """Let Pebble's replan/start/restart/stop and the charm's client reach `fake`."""
+        self.fake = fake
+        self.monkeypatch.setattr(prowlarr_api, "LOCAL_URL", fake.url)
+
+
 @pytest.fixture
-def prowlarr(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProwlarr]:
+def driven(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Driven]:
     """A fake Prowlarr whose process follows what the charm asks of Pebble.
 
     replan/start start it (reading config.xml and the service's environment like Prowlarr does),
     restart restarts it, stop stops it; the charm's HTTP client is pointed at it through
     prowlarr.LOCAL_URL.
     """
-    fake = FakeProwlarr(config_dir)
-    fake.answer_at(CLUSTER_URL)  # the media managers call Prowlarr back through its Service
-    monkeypatch.setattr(prowlarr_api, "LOCAL_URL", fake.url)
+    driven = Driven(FakeProwlarr(config_dir), monkeypatch)
+    driven.fake.answer_at(CLUSTER_URL)  # the media managers call Prowlarr back via its Service
+    driven.switch(driven.fake)
+    first = driven.fake
 
     def service_env(container: ops.Container) -> dict[str, str]:
         """The environment Pebble gives the prowlarr service (read past the call recorder)."""
@@ -121,19 +139,25 @@ def prowlarr(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
                 try:
                     action(self)
                 except Exception:  # a config.xml Prowlarr cannot start with: it stays down
-                    fake.stop()
+                    driven.fake.stop()
             return result
 
         monkeypatch.setattr(ops.Container, name, wrapper)
 
     for name in ("replan", "restart", "start"):
-        wrap(name, lambda container: fake.restart(service_env(container)))
-    wrap("stop", lambda _: fake.stop())
+        wrap(name, lambda container: driven.fake.restart(service_env(container)))
+    wrap("stop", lambda _: driven.fake.stop())
     try:
-        yield fake
+        yield driven
     finally:
-        fake.close()
-    assert not fake.internal_errors, "the fake Prowlarr itself failed (a bug in the fake)"
+        first.close()
+    assert not first.internal_errors, "the fake Prowlarr itself failed (a bug in the fake)"
+
+
+@pytest.fixture
+def prowlarr(driven: Driven) -> FakeProwlarr:
+    """The fake Prowlarr of the unit under test, driven by Pebble (see `driven`)."""
+    return driven.fake
 
 
 def prowlarr_container(

@@ -581,6 +581,76 @@ def _boot(path: Path, env: Mapping[str, str] | None = None) -> _BootConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# PostgreSQL (CONTRACT §10: PostgresOptions, ConnectionStringFactory, DbFactory)
+
+# Environment over config.xml (PostgresOptions binds PROWLARR__POSTGRES__*), by element.
+_POSTGRES_ENV = {
+    "PostgresHost": "PROWLARR__POSTGRES__HOST",
+    "PostgresPort": "PROWLARR__POSTGRES__PORT",
+    "PostgresUser": "PROWLARR__POSTGRES__USER",
+    "PostgresPassword": "PROWLARR__POSTGRES__PASSWORD",
+    "PostgresMainDb": "PROWLARR__POSTGRES__MAINDB",
+    "PostgresLogDb": "PROWLARR__POSTGRES__LOGDB",
+    "LogDbEnabled": "PROWLARR__LOG__DBENABLED",
+}
+
+
+@dataclass
+class FakePostgres:
+    """A PostgreSQL server fakes may reach (share one between the fakes of several units).
+
+    `users` maps a user to its password, `databases` are the databases that exist (Prowlarr
+    creates none), `reachable` False plays a server that does not answer. `data` is what
+    `prowlarr-main` holds (None: empty); `connections` counts the starts that connected.
+    """
+
+    host: str = "postgresql-k8s-primary.db.svc.cluster.local"
+    port: int = 5432
+    users: dict[str, str] = field(default_factory=dict[str, str], repr=False)
+    databases: set[str] = field(default_factory=lambda: {"prowlarr-main"})
+    reachable: bool = True
+    data: JsonDict | None = field(default=None, repr=False)
+    connections: int = 0
+
+
+@dataclass(frozen=True)
+class _PostgresOptions:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    main_db: str
+    log_db: str
+    log_db_enabled: bool
+
+
+def _postgres_options(path: Path, env: Mapping[str, str] | None) -> _PostgresOptions | None:
+    """What Prowlarr reads at start: the environment over config.xml; None means SQLite."""
+    root = _parse_config(path.read_text()) if path.exists() else ET.Element("Config")
+    upper = {name.upper(): value for name, value in (env or {}).items()}
+
+    def value(element: str, default: str) -> str:
+        from_env = upper.get(_POSTGRES_ENV[element])
+        if from_env is not None:
+            return from_env
+        return _text(root, element) or default
+
+    host = value("PostgresHost", "")
+    if not host:
+        return None
+    port = value("PostgresPort", "5432")
+    return _PostgresOptions(
+        host=host,
+        port=int(port) if port.isdigit() and int(port) else 5432,
+        user=value("PostgresUser", ""),
+        password=value("PostgresPassword", ""),
+        main_db=value("PostgresMainDb", "prowlarr-main"),
+        log_db=value("PostgresLogDb", "prowlarr-log"),
+        log_db_enabled=value("LogDbEnabled", "True").lower() != "false",
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Host config (CONTRACT §5, §9)
 
 # HostConfigResource fields kept in config.xml: resource name → (element, default, kind).
@@ -1304,6 +1374,8 @@ class FakeProwlarr:
     `backup_now()` (what the Backup command writes), `backups()`, `database_dump()`, `boots`
     (starts so far, in every database written), `kill()` (a stop that leaves the -wal/-shm files).
     Indexer proxies: `proxies` (fake_proxies.ProxyStore).
+    PostgreSQL: `postgres` (the FakePostgres it can reach), `database_backend` ("sqlite" or
+    "postgresql", from the settings read at the last start).
     """
 
     def __init__(self, config_dir: Path, *, version: str = "2.3.5.5327") -> None:
@@ -1333,6 +1405,9 @@ class FakeProwlarr:
         self._sessions: set[str] = set()  # survive restarts: data-protection keys are on disk
         self.drop_next = 0
         self.restart_after: int | None = None
+        self.postgres: FakePostgres | None = None  # the server it can reach, if any
+        self.database_backend = "sqlite"  # what the last start connected to
+        self._sqlite_data: JsonDict | None = None  # SQLite's content while on PostgreSQL
         self.command_delay = 0.005
         self.command_duration = 0.0
         self._timers: list[threading.Timer] = []
@@ -1472,12 +1547,13 @@ class FakeProwlarr:
                 return
             self._boot_config = _boot(self.config_path, env)
             self.env = dict(env or {})
+            self._connect(_postgres_options(self.config_path, env))
             self._restore_staged_database()
             self.boots += 1
             self._start_time = datetime.now(timezone.utc)
             self._running = True
             self._save_database()
-            for suffix in _WAL_SUFFIXES:  # SQLite in WAL mode, open
+            for suffix in _WAL_SUFFIXES if self.database_backend == "sqlite" else ():
                 self.config_dir.joinpath(f"{DATABASE}{suffix}").write_bytes(b"")
 
     def stop(self) -> None:
@@ -1569,8 +1645,59 @@ class FakeProwlarr:
             }
 
     def _save_database(self) -> None:
-        if self._running:
+        if not self._running:
+            return
+        if self.database_backend == "postgresql" and self.postgres is not None:
+            self.postgres.data = json.loads(json.dumps(self.database_dump()))
+        else:
             self.database_path.write_text(json.dumps(self.database_dump(), indent=1))
+
+    def _connect(self, options: _PostgresOptions | None) -> None:
+        """DbFactory at start: SQLite, or the PostgreSQL server the options name.
+
+        A server that does not answer fails after Prowlarr's retries; a wrong password, a
+        missing database (the log database too while it is enabled) fail at once. Either way
+        the process exits (FakeStartError) and its data stays where it was.
+        """
+        if options is None:
+            if self.database_backend == "postgresql":
+                self._load_data(self._sqlite_data)
+                self._sqlite_data = None
+            self.database_backend = "sqlite"
+            return
+        server = self.postgres
+        where = f"{options.host}:{options.port}"
+        if (
+            server is None
+            or not server.reachable
+            or (server.host, server.port)
+            != (
+                options.host,
+                options.port,
+            )
+        ):
+            raise FakeStartError(f"PostgreSQL at {where} does not answer (3 retries)")
+        if server.users.get(options.user) != options.password or not options.user:
+            raise FakeStartError(f'password authentication failed for user "{options.user}"')
+        wanted = [options.main_db, *([options.log_db] if options.log_db_enabled else [])]
+        for name in wanted:
+            if name not in server.databases:
+                raise FakeStartError(f'database "{name}" does not exist')
+        if self.database_backend == "sqlite":
+            self._sqlite_data = self.database_dump()
+        self._load_data(server.data)
+        self.database_backend = "postgresql"
+        server.connections += 1
+
+    def _load_data(self, data: JsonDict | None) -> None:
+        """Hold what a database holds (None: a new, empty database)."""
+        content = cast("dict[str, Any]", data or {})
+        apps = [StoredApplication(**item) for item in content.get("applications", [])]
+        self._apps = {app.id: app for app in apps}
+        self._next_app_id = int(content.get("nextApplicationId", 1))
+        user = content.get("user")
+        self.user = None if user is None else FakeUser(user["username"], user["passwordHash"])
+        self._db_settings = dict(content.get("settings", _HOST_DB_DEFAULTS))
 
     def _restore_staged_database(self) -> None:
         """DatabaseRestorationService: a staged restore replaces the database at start."""

@@ -232,7 +232,8 @@ def test_command_runs_to_completion(client: ProwlarrClient, started: FakeProwlar
     assert started.syncs == [True]
 
 
-def test_wait_for_command_times_out(client: ProwlarrClient):
+def test_wait_for_command_times_out(client: ProwlarrClient, started: FakeProwlarr):
+    started.stuck_commands.add("ApplicationIndexerSync")  # never finishes, however slow the test
     command = client.run_command("ApplicationIndexerSync", forceSync=False)
 
     start = time.monotonic()
