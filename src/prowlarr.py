@@ -98,61 +98,45 @@ class ApplicationField(_ApiModel):
     value: object = Field(default=None, repr=False)  # may be a media manager's API key
 
 
-class Application(_ApiModel):
+_Provider = TypeVar("_Provider", bound="_ProviderModel")
+
+
+class _ProviderModel(_ApiModel):
+    """A provider resource of Prowlarr's (an application, an indexer proxy): settings fields."""
+
+    id: int | None = None
+    name: str | None = None
+    implementation: str
+    config_contract: str
+    fields: list[ApplicationField] = Field(default_factory=list[ApplicationField])
+    tags: list[int] = Field(default_factory=list[int])
+
+    def field_value(self, name: str) -> object:
+        """Return the value of settings field `name`, or None when there is no such field."""
+        return next((f.value for f in self.fields if f.name == name), None)
+
+    def with_field(self: _Provider, name: str, value: object) -> _Provider:
+        """Return a copy with settings field `name` set to `value` (appended when missing)."""
+        fields = [
+            f.model_copy(update={"value": value}) if f.name == name else f for f in self.fields
+        ]
+        if not any(f.name == name for f in self.fields):
+            fields.append(ApplicationField(name=name, value=value))
+        return self.model_copy(update={"fields": fields})
+
+    def to_api(self) -> dict[str, object]:
+        """Return the JSON body Prowlarr expects (camelCase, nulls left out, extras kept)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Application(_ProviderModel):
     """A Prowlarr application (a media manager Prowlarr pushes indexers to)."""
 
-    id: int | None = None
-    name: str | None = None
-    implementation: str
-    config_contract: str
     sync_level: str = "disabled"
-    fields: list[ApplicationField] = Field(default_factory=list[ApplicationField])
-    tags: list[int] = Field(default_factory=list[int])
-
-    def field_value(self, name: str) -> object:
-        """Return the value of settings field `name`, or None when there is no such field."""
-        return next((f.value for f in self.fields if f.name == name), None)
-
-    def with_field(self, name: str, value: object) -> Application:
-        """Return a copy with settings field `name` set to `value` (appended when missing)."""
-        fields = [
-            f.model_copy(update={"value": value}) if f.name == name else f for f in self.fields
-        ]
-        if not any(f.name == name for f in self.fields):
-            fields.append(ApplicationField(name=name, value=value))
-        return self.model_copy(update={"fields": fields})
-
-    def to_api(self) -> dict[str, object]:
-        """Return the JSON body Prowlarr expects (camelCase, nulls left out, extras kept)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class IndexerProxy(_ApiModel):
+class IndexerProxy(_ProviderModel):
     """A Prowlarr indexer proxy (FlareSolverr, HTTP, SOCKS); used by indexers sharing a tag."""
-
-    id: int | None = None
-    name: str | None = None
-    implementation: str
-    config_contract: str
-    fields: list[ApplicationField] = Field(default_factory=list[ApplicationField])
-    tags: list[int] = Field(default_factory=list[int])
-
-    def field_value(self, name: str) -> object:
-        """Return the value of settings field `name`, or None when there is no such field."""
-        return next((f.value for f in self.fields if f.name == name), None)
-
-    def with_field(self, name: str, value: object) -> IndexerProxy:
-        """Return a copy with settings field `name` set to `value` (appended when missing)."""
-        fields = [
-            f.model_copy(update={"value": value}) if f.name == name else f for f in self.fields
-        ]
-        if not any(f.name == name for f in self.fields):
-            fields.append(ApplicationField(name=name, value=value))
-        return self.model_copy(update={"fields": fields})
-
-    def to_api(self) -> dict[str, object]:
-        """Return the JSON body Prowlarr expects (camelCase, nulls left out, extras kept)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class ValidationFailure(BaseModel):
